@@ -1,0 +1,42 @@
+# The README's two commands are `make serve` and `make test`; both build .venv first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/var/cache/pytensor
+export HELSINKI_DATA_DIR ?= $(CURDIR)/var
+
+# A Python 3.12: python3.12 on PATH if it runs, else one from pyenv.
+FIND_PYTHON := for c in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	  if "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then echo "$$c"; break; fi; done
+
+.PHONY: venv serve test lint typecheck pytest fit backtest clean
+
+$(VENV)/.installed: pyproject.toml
+	@py="$$($(FIND_PYTHON))"; \
+	if [ -z "$$py" ]; then \
+	  echo "Helsinki needs Python 3.12: none found on PATH or in pyenv (~/.pyenv/versions/3.12.*)." >&2; \
+	  echo "Install one (e.g. 'pyenv install 3.12') and run make again." >&2; exit 1; fi; \
+	echo "Using $$py"; \
+	[ -x $(PY) ] || "$$py" -m venv $(VENV); \
+	$(PY) -m pip install --quiet --upgrade pip && \
+	$(PY) -m pip install --quiet -e '.[dev]' && touch $@
+
+venv: $(VENV)/.installed
+
+serve: venv
+	$(VENV)/bin/helsinki serve
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Private numeric helpers of the modelling core; not part of the public API."""

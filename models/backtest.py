@@ -1,0 +1,256 @@
+"""Cross-validated backtests of aggregation rules on resolved questions.
+
+Questions are split into folds; each method is trained on the other folds and predicts the
+held-out one, and the held-out predictions of all folds are pooled and scored. A method is
+any callable ``(train, heldout) -> probabilities`` (:data:`BacktestMethod`), so the Bayesian
+model plugs in beside the reference rules of :mod:`models.aggregators`.
+
+Leaks are impossible by construction: a method receives a training table without the
+held-out questions, and a held-out table whose outcomes are NaN (:func:`mask_outcomes`);
+both are read-only. Outcomes of held-out questions are read only to score the predictions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from models import scoring
+from models.aggregators import REFERENCE_RULES, Aggregator
+from models.exceptions import DataError
+from models.history import ForecastTable
+
+#: A backtested method: ``(train, heldout) -> P(yes)`` for each of ``heldout.question_ids``.
+#: ``train`` holds the training questions with their outcomes; ``heldout`` the held-out
+#: questions with every outcome NaN.
+BacktestMethod = Callable[[ForecastTable, ForecastTable], ArrayLike]
+
+
+@dataclass(frozen=True, eq=False)
+class MethodScore:
+    """Scores of one method's pooled held-out predictions.
+
+    Attributes
+    ----------
+    name : str
+    brier, log_score, ece, sharpness : float
+        As :func:`models.scoring.score_all` computes them (NaN if nothing was scored).
+    n : int
+        Number of scored (resolved, held-out) questions.
+    question_ids : tuple of str
+        The scored questions, fold by fold.
+    probability : ndarray of float64
+        The held-out prediction of each scored question.
+    outcome : ndarray of float64
+        Its outcome.
+    fold_brier : tuple of float
+        Brier score of each fold (NaN for a fold without resolved questions).
+    """
+
+    name: str
+    brier: float
+    log_score: float
+    ece: float
+    sharpness: float
+    n: int
+    question_ids: tuple[str, ...]
+    probability: np.ndarray
+    outcome: np.ndarray
+    fold_brier: tuple[float, ...]
+
+
+def question_folds(
+    question_ids: Iterable[str], n_folds: int = 5, seed: int = 0
+) -> list[np.ndarray]:
+    """Split questions into ``n_folds`` folds of near-equal size by a seeded permutation.
+
+    Pass the resolved questions (``table.resolved_question_ids()``): only they can be scored.
+
+    Parameters
+    ----------
+    question_ids : iterable of str
+        Distinct question ids; their order and ``seed`` fix the folds.
+    n_folds : int, default 5
+    seed : int, default 0
+
+    Returns
+    -------
+    list of ndarray of str
+        ``n_folds`` disjoint arrays of ids covering every question.
+
+    Raises
+    ------
+    DataError
+        If ids repeat, or ``n_folds`` is below 2 or above the number of questions.
+    """
+    ids = np.array([str(q) for q in question_ids], dtype=np.str_)
+    if len(set(ids.tolist())) != ids.size:
+        raise DataError("question ids to split into folds are repeated")
+    if not 2 <= n_folds <= ids.size:
+        raise DataError(f"need 2 <= n_folds <= {ids.size} questions, got n_folds={n_folds}")
+    permuted = ids[np.random.default_rng(seed).permutation(ids.size)]
+    return list(np.array_split(permuted, n_folds))
+
+
+def mask_outcomes(table: ForecastTable, question_ids: Iterable[str]) -> ForecastTable:
+    """A copy of ``table`` in which the outcomes of ``question_ids`` are NaN.
+
+    Parameters
+    ----------
+    table : ForecastTable
+    question_ids : iterable of str
+        Questions whose outcomes to hide; each must be in the table.
+
+    Returns
+    -------
+    ForecastTable
+        The original is left unchanged.
+
+    Raises
+    ------
+    DataError
+        If an id is not in the table.
+    """
+    position = {q: i for i, q in enumerate(table.question_ids)}
+    hide = [str(q) for q in question_ids]
+    unknown = [q for q in hide if q not in position]
+    if unknown:
+        raise DataError(f"cannot mask unknown questions: {unknown[:5]}")
+    outcome = table.outcome.copy()
+    outcome[[position[q] for q in hide]] = np.nan
+    return replace(table, outcome=outcome)
+
+
+def aggregator_method(rule: Callable[[], Aggregator]) -> BacktestMethod:
+    """Wrap a reference rule as a :data:`BacktestMethod`: a fresh rule fitted on ``train``.
+
+    Parameters
+    ----------
+    rule : callable returning an Aggregator
+        E.g. a class of :data:`models.aggregators.REFERENCE_RULES`.
+
+    Returns
+    -------
+    BacktestMethod
+    """
+
+    def method(train: ForecastTable, heldout: ForecastTable) -> np.ndarray:
+        return rule().fit(train).predict(heldout)
+
+    return method
+
+
+def _resolve_methods(
+    methods: Mapping[str, BacktestMethod] | Sequence[str] | None,
+) -> dict[str, BacktestMethod]:
+    if methods is None:
+        methods = list(REFERENCE_RULES)
+    if isinstance(methods, Mapping):
+        return dict(methods)
+    if isinstance(methods, str):
+        methods = [methods]
+    unknown = [m for m in methods if m not in REFERENCE_RULES]
+    if unknown:
+        raise DataError(f"unknown reference rules {unknown}; known: {', '.join(REFERENCE_RULES)}")
+    return {m: aggregator_method(REFERENCE_RULES[m]) for m in methods}
+
+
+def _checked_prediction(name: str, raw: ArrayLike, heldout: ForecastTable) -> np.ndarray:
+    p = np.asarray(raw, dtype=np.float64).reshape(-1)
+    if p.shape != (heldout.n_questions,):
+        raise DataError(
+            f"method {name!r} returned {p.size} predictions for {heldout.n_questions} questions"
+        )
+    if not np.all((p >= 0.0) & (p <= 1.0)):
+        raise DataError(f"method {name!r} returned values that are not probabilities in [0, 1]")
+    return p
+
+
+def run_reference_backtest(
+    table: ForecastTable,
+    folds: Sequence[Iterable[str]],
+    methods: Mapping[str, BacktestMethod] | Sequence[str] | None = None,
+) -> list[MethodScore]:
+    """Cross-validate methods over question folds and score the pooled held-out predictions.
+
+    For each fold, every method gets ``train``, the questions of the other folds with their
+    outcomes, and ``heldout``, the fold's questions with outcomes masked to NaN, and returns
+    one probability per held-out question. Questions in no fold are not used. Held-out
+    questions without an outcome are predicted but not scored.
+
+    Parameters
+    ----------
+    table : ForecastTable
+        All forecasts (methods reduce them to the latest per forecaster themselves).
+    folds : sequence of iterables of str
+        Disjoint sets of question ids, e.g. from :func:`question_folds`.
+    methods : mapping of name to BacktestMethod, or sequence of rule names, optional
+        Methods to compare; names refer to :data:`models.aggregators.REFERENCE_RULES`.
+        None means every reference rule.
+
+    Returns
+    -------
+    list of MethodScore
+        One per method, in the given order.
+
+    Raises
+    ------
+    DataError
+        If folds overlap or name unknown questions, or a method returns the wrong number of
+        predictions or values outside [0, 1].
+    """
+    fold_ids = [[str(q) for q in fold] for fold in folds]
+    all_ids = [q for fold in fold_ids for q in fold]
+    if len(set(all_ids)) != len(all_ids):
+        raise DataError("folds overlap: a question is in two folds")
+    unknown = sorted(set(all_ids).difference(table.question_ids))
+    if unknown:
+        raise DataError(f"folds name questions not in the table: {unknown[:5]}")
+    resolved_methods = _resolve_methods(methods)
+
+    predictions: dict[str, list[np.ndarray]] = {name: [] for name in resolved_methods}
+    for k, heldout_ids in enumerate(fold_ids):
+        # Both tables come from the masked copy: held-out outcomes are absent from both.
+        masked = mask_outcomes(table, heldout_ids)
+        train_ids = [q for j, fold in enumerate(fold_ids) if j != k for q in fold]
+        train = masked.select_questions(train_ids)
+        heldout = masked.select_questions(heldout_ids)
+        for name, method in resolved_methods.items():
+            predictions[name].append(_checked_prediction(name, method(train, heldout), heldout))
+
+    # Scoring is the only place that reads held-out outcomes.
+    truth = table.select_questions(all_ids)
+    fold_outcomes = np.split(truth.outcome, np.cumsum([len(f) for f in fold_ids])[:-1])
+    scored_ids = tuple(q for q, r in zip(all_ids, truth.resolved, strict=True) if r)
+    results = []
+    for name in resolved_methods:
+        fold_brier = tuple(
+            scoring.brier(p[~np.isnan(y)], y[~np.isnan(y)]) if np.any(~np.isnan(y)) else math.nan
+            for p, y in zip(predictions[name], fold_outcomes, strict=True)
+        )
+        p_all = np.concatenate(predictions[name]) if predictions[name] else np.zeros(0)
+        keep = truth.resolved
+        p_scored, y_scored = p_all[keep], truth.outcome[keep]
+        if p_scored.size:
+            scores = scoring.score_all(p_scored, y_scored)
+        else:
+            scores = dict.fromkeys(("brier", "log_score", "ece", "sharpness"), math.nan)
+        results.append(
+            MethodScore(
+                name=name,
+                brier=scores["brier"],
+                log_score=scores["log_score"],
+                ece=scores["ece"],
+                sharpness=scores["sharpness"],
+                n=int(p_scored.size),
+                question_ids=scored_ids,
+                probability=p_scored,
+                outcome=y_scored,
+                fold_brier=fold_brier,
+            )
+        )
+    return results

@@ -1,0 +1,110 @@
+"""Hyperpriors and sampler settings of the forecast model (the schema of ``priors/model.yaml``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.constants import MAX_RHAT, MIN_ESS_BULK, PROB_EPS, RELIABILITY_CLASSES
+
+SCHEMA_VERSION: Final = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NormalPrior(_Strict):
+    mu: float = 0.0
+    sigma: float = Field(1.0, gt=0)
+
+
+class HalfNormalPrior(_Strict):
+    sigma: float = Field(1.0, gt=0)
+
+
+class BetaPrior(_Strict):
+    alpha: float = Field(gt=0)
+    beta: float = Field(gt=0)
+
+
+class QuestionPriors(_Strict):
+    #: Global mean of question log-odds; centred on the status-quo base rate (docs/model.md).
+    base_logit: NormalPrior = NormalPrior(mu=-1.5, sigma=0.5)
+    #: Spread of group means around the global mean.
+    group_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
+    #: Spread of questions around their group mean (tau_g).
+    question_sd: HalfNormalPrior = HalfNormalPrior(sigma=1.5)
+
+
+class ForecasterPriors(_Strict):
+    #: log of the population's discrimination alpha-bar (m ~ alpha-bar * theta on average).
+    log_discrimination: NormalPrior = NormalPrior(mu=0.0, sigma=0.5)
+    #: spread of forecasters' log discrimination around the population (geometric mean pinned).
+    log_discrimination_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.3)
+    bias_mean: NormalPrior = NormalPrior(mu=0.0, sigma=0.5)
+    bias_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
+    log_noise_mean: NormalPrior = NormalPrior(mu=0.0, sigma=0.5)
+    log_noise_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
+
+
+def _default_weights() -> dict[str, BetaPrior]:
+    means = dict(zip(RELIABILITY_CLASSES, (0.8, 0.65, 0.45, 0.2), strict=True))
+    return {
+        name: BetaPrior(alpha=round(8 * m, 6), beta=round(8 * (1 - m), 6))
+        for name, m in means.items()
+    }
+
+
+class EvidencePriors(_Strict):
+    #: Beta prior of each reliability class's discount w_r in (0, 1].
+    weights: dict[str, BetaPrior] = Field(default_factory=_default_weights)
+
+    @model_validator(mode="after")
+    def _all_classes(self) -> EvidencePriors:
+        missing = set(RELIABILITY_CLASSES) - set(self.weights)
+        extra = set(self.weights) - set(RELIABILITY_CLASSES)
+        if missing or extra:
+            raise ValueError(
+                f"weights must name exactly {', '.join(RELIABILITY_CLASSES)}"
+                + (f"; missing {sorted(missing)}" if missing else "")
+                + (f"; unknown {sorted(extra)}" if extra else "")
+            )
+        return self
+
+
+class SamplerSettings(_Strict):
+    chains: int = Field(4, ge=1, le=16)
+    tune: int = Field(1000, ge=50)
+    draws: int = Field(1000, ge=50)
+    seed: int = 0
+    target_accept: float = Field(0.95, gt=0.5, lt=1.0)
+    #: A fit that fails the publish checks is retried this often, each time with twice the
+    #: tuning and a target acceptance of at least 0.99 (smaller steps).
+    retries: int = Field(1, ge=0, le=3)
+
+
+class PublishCriteria(_Strict):
+    max_rhat: float = Field(MAX_RHAT, gt=1.0)
+    min_ess_bulk: float = Field(MIN_ESS_BULK, gt=0)
+    max_divergences: int = Field(0, ge=0)
+
+
+class ModelConfig(_Strict):
+    """Everything about the model that is not data. Part of every saved posterior's hash."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    question: QuestionPriors = QuestionPriors()
+    forecaster: ForecasterPriors = ForecasterPriors()
+    evidence: EvidencePriors = EvidencePriors()
+    sampler: SamplerSettings = SamplerSettings()
+    publish: PublishCriteria = PublishCriteria()
+    #: probabilities are clipped to [eps, 1 - eps] before taking log-odds.
+    probability_eps: float = Field(PROB_EPS, gt=0, lt=0.5)
+
+    def content_hash(self) -> str:
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,901 @@
+"""The hierarchical forecast model: build, fit, predict, and instant updates of a posterior.
+
+The maths, and why it is parametrised as it is, are in docs/model.md. In short:
+
+* question log-odds ``theta_q = mu_g + tau_g z_q`` under a global status-quo level;
+* evidence moves them: ``theta_q(t) = theta_q + A_q(t) @ w`` (see :mod:`models.evidence`);
+* a forecaster's statement ``m ~ Normal(alpha_e theta_q(t) + beta_e, sqrt(sigma_e^2 + s^2))``;
+* outcomes ``y_q ~ Bernoulli(logistic(theta_q(t_resolved)))``.
+
+The sampler works on the *forecast scale* ``phi = alpha_bar * theta`` with the forecasters'
+relative discriminations ``a_e = alpha_e / alpha_bar`` centred on 1: forecasts pin ``phi``
+and outcomes pin the single scale ``alpha_bar``. Sampling ``theta`` and ``alpha`` directly
+leaves a ridge along ``alpha * theta`` on which NUTS diverges.
+
+One compiled nutpie model serves every data set of the same *structure* (padded capacities
+of questions, forecasters and groups); new data goes in with ``with_data``. Padded slots
+have no likelihood terms and sample from their priors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy.special import expit, logsumexp
+
+from models.config import ModelConfig, SamplerSettings
+from models.constants import (
+    FORECASTER_DIM,
+    GROUP_DIM,
+    INTERVAL_PROB,
+    KHAT_THRESHOLD,
+    QUESTION_DIM,
+    RELIABILITY_CLASSES,
+    RELIABILITY_DIM,
+)
+from models.dataset import Evidence, Forecast, ForecastData, Resolution, as_utc
+from models.evidence import epoch_seconds, evidence_offsets
+from models.exceptions import DataError, NotFittedError
+
+log = logging.getLogger(__name__)
+
+MODEL_TYPE = "helsinki-hierarchical-forecast"
+
+#: Variables kept from a fit (the z's of the non-centred parametrisation are not).
+POSTERIOR_VARS = (
+    "theta",
+    "w",
+    "alpha",
+    "beta",
+    "sigma",
+    "alpha_bar",
+    "log_a_sd",
+    "beta_mu",
+    "beta_sd",
+    "log_sigma_mu",
+    "log_sigma_sd",
+    "mu_global",
+    "mu_group",
+    "tau_group",
+)
+
+
+#: A question with at least this many forecasts, or a forecaster with at least this many,
+#: is sampled in the centred parametrisation (its data outweighs its prior).
+CENTRE_QUESTION_AT = 3
+CENTRE_FORECASTER_AT = 50
+
+# --------------------------------------------------------------------------------------
+# Structure and encoding
+# --------------------------------------------------------------------------------------
+
+
+def capacity(n: int, minimum: int = 4) -> int:
+    """Round ``n`` up to a bucket so that one compiled model serves many data sizes.
+
+    Powers of two up to 64, then multiples of a quarter of the enclosing power of two
+    (at most 25% padding).
+    """
+    n = max(n, minimum)
+    if n <= 64:
+        return 1 << (n - 1).bit_length()
+    step = 1 << ((n - 1).bit_length() - 3)
+    return -(-n // step) * step
+
+
+@dataclass(frozen=True)
+class ModelStructure:
+    """The padded sizes of a compiled model. Data of any size within them can be sampled."""
+
+    questions: int
+    forecasters: int
+    groups: int
+
+    @classmethod
+    def for_data(cls, data: ForecastData) -> ModelStructure:
+        return cls(
+            questions=capacity(len(data.questions)),
+            forecasters=capacity(len(data.forecaster_ids), minimum=2),
+            groups=capacity(len(data.group_ids), minimum=1),
+        )
+
+
+@dataclass(frozen=True)
+class EncodedData:
+    """Arrays that feed the model's data containers, and the labels to read the result."""
+
+    question_ids: list[str]
+    forecaster_ids: list[str]
+    group_ids: list[str]
+    arrays: dict[str, np.ndarray]
+
+
+def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
+    """Turn records into the padded arrays of :func:`build_model`."""
+    qids = data.question_ids
+    fids = data.forecaster_ids
+    gids = data.group_ids
+    if len(qids) > structure.questions or len(fids) > structure.forecasters:
+        raise DataError("data does not fit the model structure")
+    if len(gids) > structure.groups:
+        raise DataError("data does not fit the model structure")
+    q_index = {q: i for i, q in enumerate(qids)}
+    f_index = {f: i for i, f in enumerate(fids)}
+    g_index = {g: i for i, g in enumerate(gids)}
+
+    question_group = np.zeros(structure.questions, dtype=np.int64)
+    for i, q in enumerate(data.questions):
+        question_group[i] = g_index[q.group]
+
+    fc = data.forecasts
+    obs_q = np.array([q_index[f.question_id] for f in fc], dtype=np.int64)
+    obs_e = np.array([f_index[f.forecaster_id] for f in fc], dtype=np.int64)
+    obs_m = np.array([f.logit_center for f in fc], dtype=np.float64)
+    obs_s = np.array([f.logit_spread for f in fc], dtype=np.float64)
+    obs_t = epoch_seconds([f.created_at for f in fc])
+    obs_a = evidence_offsets(data.evidence, q_index, obs_q, obs_t)
+
+    res = data.resolutions
+    y_q = np.array([q_index[r.question_id] for r in res], dtype=np.int64)
+    y = np.array([r.outcome for r in res], dtype=np.int64)
+    y_t = epoch_seconds([r.resolved_at for r in res])
+    y_a = evidence_offsets(data.evidence, q_index, y_q, y_t)
+
+    # Centre the elements the data pin down well (docs/model.md, "Parametrisation").
+    q_counts = np.bincount(obs_q, minlength=structure.questions)
+    e_counts = np.bincount(obs_e, minlength=structure.forecasters)
+    arrays: dict[str, np.ndarray] = {
+        "question_group": question_group,
+        "question_centred": (q_counts >= CENTRE_QUESTION_AT).astype(np.float64),
+        "forecaster_centred": (e_counts >= CENTRE_FORECASTER_AT).astype(np.float64),
+        "group_effects": np.asarray(float(len(gids) > 1)),
+        "obs_question": obs_q,
+        "obs_forecaster": obs_e,
+        "obs_logit": obs_m,
+        "obs_spread": obs_s,
+        "obs_evidence": obs_a.reshape(-1, len(RELIABILITY_CLASSES)),
+        "outcome_question": y_q,
+        "outcome": y,
+        "outcome_evidence": y_a.reshape(-1, len(RELIABILITY_CLASSES)),
+    }
+    return EncodedData(qids, fids, gids, arrays)
+
+
+# --------------------------------------------------------------------------------------
+# The PyMC model
+# --------------------------------------------------------------------------------------
+
+
+def _partially_centred(name: str, mu: Any, sd: Any, centred: Any, dims: str) -> Any:
+    """``x ~ Normal(mu, sd)``, centred where ``centred`` is 1 and non-centred where it is 0.
+
+    The free variable ``u`` is ``x`` itself where centred, and ``(x - mu) / sd`` elsewhere.
+    Elements with much data sample best centred, those with little non-centred; the mask is
+    data, so one compiled model serves both.
+    """
+    import pymc as pm
+
+    u = pm.Flat(f"{name}_u", dims=dims)
+    x = centred * u + (1 - centred) * (mu + sd * u)
+    logp_c = pm.logp(pm.Normal.dist(mu, sd), u)
+    logp_nc = pm.logp(pm.Normal.dist(0.0, 1.0), u)
+    pm.Potential(f"{name}_prior", (centred * logp_c + (1 - centred) * logp_nc).sum())
+    return x
+
+
+def build_model(structure: ModelStructure, config: ModelConfig, encoded: EncodedData) -> Any:
+    """Build the PyMC model for ``structure`` with ``encoded`` as its initial data.
+
+    Parameters
+    ----------
+    structure : ModelStructure
+        Padded sizes.
+    config : ModelConfig
+        Hyperpriors.
+    encoded : EncodedData
+        Initial data (later data sets are swapped in with ``with_data``).
+
+    Returns
+    -------
+    pymc.Model
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    qp, fp, ep = config.question, config.forecaster, config.evidence
+    nq, ne, ng, nr = (
+        structure.questions,
+        structure.forecasters,
+        structure.groups,
+        len(RELIABILITY_CLASSES),
+    )
+    arr = encoded.arrays
+    coords = {
+        QUESTION_DIM: np.arange(nq),
+        FORECASTER_DIM: np.arange(ne),
+        GROUP_DIM: np.arange(ng),
+        RELIABILITY_DIM: list(RELIABILITY_CLASSES),
+    }
+    with pm.Model(coords=coords) as model:
+        question_group = pm.Data("question_group", arr["question_group"])
+        obs_q = pm.Data("obs_question", arr["obs_question"])
+        obs_e = pm.Data("obs_forecaster", arr["obs_forecaster"])
+        obs_m = pm.Data("obs_logit", arr["obs_logit"])
+        obs_s = pm.Data("obs_spread", arr["obs_spread"])
+        obs_a = pm.Data("obs_evidence", arr["obs_evidence"])
+        y_q = pm.Data("outcome_question", arr["outcome_question"])
+        y = pm.Data("outcome", arr["outcome"])
+        y_a = pm.Data("outcome_evidence", arr["outcome_evidence"])
+        question_centred = pm.Data("question_centred", arr["question_centred"])
+        forecaster_centred = pm.Data("forecaster_centred", arr["forecaster_centred"])
+        group_effects = pm.Data("group_effects", arr["group_effects"])
+
+        # Forecasters: population discrimination alpha_bar, relative a_e centred on 1.
+        log_alpha_bar = pm.Normal(
+            "log_alpha_bar", fp.log_discrimination.mu, fp.log_discrimination.sigma
+        )
+        alpha_bar = pm.Deterministic("alpha_bar", pt.exp(log_alpha_bar))
+        log_a_sd = pm.HalfNormal("log_a_sd", fp.log_discrimination_sd.sigma)
+        log_a = _partially_centred("log_a", 0.0, log_a_sd, forecaster_centred, FORECASTER_DIM)
+        rel_a = pt.exp(log_a)
+        pm.Deterministic("alpha", alpha_bar * rel_a, dims=FORECASTER_DIM)
+        beta_mu = pm.Normal("beta_mu", fp.bias_mean.mu, fp.bias_mean.sigma)
+        beta_sd = pm.HalfNormal("beta_sd", fp.bias_sd.sigma)
+        beta = _partially_centred("beta_e", beta_mu, beta_sd, forecaster_centred, FORECASTER_DIM)
+        pm.Deterministic("beta", beta, dims=FORECASTER_DIM)
+        log_sigma_mu = pm.Normal("log_sigma_mu", fp.log_noise_mean.mu, fp.log_noise_mean.sigma)
+        log_sigma_sd = pm.HalfNormal("log_sigma_sd", fp.log_noise_sd.sigma)
+        log_sigma = _partially_centred(
+            "log_sigma", log_sigma_mu, log_sigma_sd, forecaster_centred, FORECASTER_DIM
+        )
+        sigma = pm.Deterministic("sigma", pt.exp(log_sigma), dims=FORECASTER_DIM)
+
+        # Questions on the forecast scale phi = alpha_bar * theta. The free scale parameters
+        # are phi-scale; their priors are stated on the theta scale, hence the Jacobian.
+        mu_global_phi = pm.Flat("mu_global_phi")
+        group_sd_phi = pm.HalfFlat("group_sd_phi")
+        tau_phi = pm.HalfFlat("tau_phi", dims=GROUP_DIM)
+        mu_global = pm.Deterministic("mu_global", mu_global_phi / alpha_bar)
+        group_sd = group_sd_phi / alpha_bar
+        tau_group = pm.Deterministic("tau_group", tau_phi / alpha_bar, dims=GROUP_DIM)
+        pm.Potential(
+            "theta_scale_priors",
+            pm.logp(pm.Normal.dist(qp.base_logit.mu, qp.base_logit.sigma), mu_global)
+            + pm.logp(pm.HalfNormal.dist(qp.group_sd.sigma), group_sd)
+            + pm.logp(pm.HalfNormal.dist(qp.question_sd.sigma), tau_group).sum()
+            - (2 + ng) * log_alpha_bar,
+        )
+        group_z = pm.Normal("group_z", 0.0, 1.0, dims=GROUP_DIM)
+        # With a single group its offset is not identified apart from the global level: off.
+        mu_group_phi = mu_global_phi + group_effects * group_sd_phi * group_z
+        pm.Deterministic("mu_group", mu_group_phi / alpha_bar, dims=GROUP_DIM)
+        phi = _partially_centred(
+            "phi",
+            mu_group_phi[question_group],
+            tau_phi[question_group],
+            question_centred,
+            QUESTION_DIM,
+        )
+        pm.Deterministic("theta", phi / alpha_bar, dims=QUESTION_DIM)
+
+        # Evidence discounts per reliability class.
+        w = pm.Beta(
+            "w",
+            alpha=np.array([ep.weights[c].alpha for c in RELIABILITY_CLASSES]),
+            beta=np.array([ep.weights[c].beta for c in RELIABILITY_CLASSES]),
+            dims=RELIABILITY_DIM,
+        )
+
+        # Forecasts: m = a_e * alpha_bar * theta(t) + beta_e = a_e * (phi + alpha_bar A w) + beta_e.
+        phi_obs = phi[obs_q] + alpha_bar * pt.dot(obs_a, w)
+        mean_obs = rel_a[obs_e] * phi_obs + beta[obs_e]
+        sd_obs = pt.sqrt(sigma[obs_e] ** 2 + obs_s**2)
+        pm.Potential("forecasts", pm.logp(pm.Normal.dist(mean_obs, sd_obs), obs_m).sum())
+
+        # Outcomes.
+        logit_y = phi[y_q] / alpha_bar + pt.dot(y_a, w)
+        pm.Potential("outcomes", pm.logp(pm.Bernoulli.dist(logit_p=logit_y), y).sum())
+        _ = nr
+    return model
+
+
+class _CompiledModels:
+    """One compiled nutpie model per (structure, priors); compiled once per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[tuple[ModelStructure, str], Any] = {}
+        self.compilations = 0
+
+    def get(self, structure: ModelStructure, config: ModelConfig, encoded: EncodedData) -> Any:
+        key = (structure, _priors_hash(config))
+        with self._lock:
+            compiled = self._models.get(key)
+            if compiled is None:
+                import nutpie
+
+                model = build_model(structure, config, encoded)
+                started = time.perf_counter()
+                compiled = nutpie.compile_pymc_model(model, var_names=list(POSTERIOR_VARS))
+                log.info("compiled model %s in %.1f s", structure, time.perf_counter() - started)
+                self._models[key] = compiled
+                self.compilations += 1
+        return compiled.with_data(**encoded.arrays)
+
+
+COMPILED = _CompiledModels()
+
+
+def _priors_hash(config: ModelConfig) -> str:
+    """Hash of the parts of the config that are baked into the compiled graph."""
+    return ModelConfig(
+        schema_version=config.schema_version,
+        question=config.question,
+        forecaster=config.forecaster,
+        evidence=config.evidence,
+    ).content_hash()
+
+
+# --------------------------------------------------------------------------------------
+# Fits and their outputs
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence of a fit, and whether it may be published (with the reasons if not)."""
+
+    max_rhat: float
+    min_ess_bulk: float
+    divergences: int
+    publishable: bool
+    reasons: tuple[str, ...] = ()
+    max_rhat_all: float = float("nan")
+    sampling_seconds: float = float("nan")
+    attempts: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["reasons"] = list(self.reasons)
+        return d
+
+
+@dataclass(frozen=True)
+class QuestionForecast:
+    """A question's probability at one time, with its uncertainty."""
+
+    question_id: str
+    probability: float
+    interval: tuple[float, float]
+    interval_prob: float
+    at: datetime | None
+    median: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question_id": self.question_id,
+            "probability": self.probability,
+            "interval": list(self.interval),
+            "interval_prob": self.interval_prob,
+            "median": self.median,
+            "at": None if self.at is None else self.at.isoformat(),
+        }
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, probs: Sequence[float]):
+    order = np.argsort(values)
+    v = values[order]
+    cw = np.cumsum(weights[order])
+    cw = (cw - 0.5 * weights[order]) / cw[-1]
+    return np.interp(probs, cw, v)
+
+
+@dataclass
+class Posterior:
+    """A fitted posterior (or an instantly updated one) and the data it stands on.
+
+    ``draws`` hold the kept variables flattened over (chain, draw) to a leading ``sample``
+    axis; ``log_weights`` are importance weights of instant updates (``None``: equal).
+    """
+
+    fit_id: str
+    created_at: datetime
+    config: ModelConfig
+    data: ForecastData
+    question_ids: list[str]
+    forecaster_ids: list[str]
+    group_ids: list[str]
+    posterior: xr.DataTree
+    diagnostics: Diagnostics
+    draws: dict[str, np.ndarray] = field(repr=False)
+    log_weights: np.ndarray | None = None
+    khat: float | None = None
+    tier: str = "refit"
+    updates: tuple[str, ...] = ()
+    _new_forecasters: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    # -- what the fit learned ----------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        return self.draws["theta"].shape[0]
+
+    @property
+    def weights(self) -> np.ndarray:
+        if self.log_weights is None:
+            return np.full(self.n_samples, 1.0 / self.n_samples)
+        return np.exp(self.log_weights - logsumexp(self.log_weights))
+
+    def probability_draws(
+        self, question_ids: Sequence[str] | None = None, at: datetime | None = None
+    ) -> np.ndarray:
+        """Draws of P(yes) at time ``at`` (default: after all evidence), shape (samples, n)."""
+        qids = list(question_ids) if question_ids is not None else self.question_ids
+        q_index = {q: i for i, q in enumerate(self.question_ids)}
+        try:
+            idx = np.array([q_index[q] for q in qids], dtype=np.int64)
+        except KeyError as exc:
+            raise DataError(f"unknown question {exc.args[0]!r}") from None
+        t = np.inf if at is None else as_utc(at).timestamp()
+        a = evidence_offsets(self.data.evidence, q_index, idx, np.full(len(idx), t))
+        logits = self.draws["theta"][:, idx] + self.draws["w"] @ a.T
+        return expit(logits)
+
+    def predict(
+        self,
+        question_ids: Sequence[str] | None = None,
+        at: datetime | None = None,
+        interval_prob: float = INTERVAL_PROB,
+    ) -> list[QuestionForecast]:
+        """Posterior mean probability and central interval of each question at ``at``.
+
+        Parameters
+        ----------
+        question_ids : sequence of str, optional
+            Default: every question of the fit.
+        at : datetime, optional
+            Default: now, i.e. after all evidence in the data.
+        interval_prob : float
+            Mass of the central interval.
+
+        Returns
+        -------
+        list of QuestionForecast
+        """
+        qids = list(question_ids) if question_ids is not None else self.question_ids
+        p = self.probability_draws(qids, at)
+        wts = self.weights
+        lo_q, hi_q = (1 - interval_prob) / 2, 1 - (1 - interval_prob) / 2
+        out = []
+        for j, q in enumerate(qids):
+            col = p[:, j]
+            lo, med, hi = _weighted_quantiles(col, wts, [lo_q, 0.5, hi_q])
+            out.append(
+                QuestionForecast(
+                    question_id=q,
+                    probability=float(np.dot(wts, col)),
+                    interval=(float(lo), float(hi)),
+                    interval_prob=interval_prob,
+                    at=None if at is None else as_utc(at),
+                    median=float(med),
+                )
+            )
+        return out
+
+    def forecaster_summary(self, interval_prob: float = INTERVAL_PROB) -> list[dict[str, Any]]:
+        """Each forecaster's learned discrimination (alpha), bias (beta) and noise (sigma)."""
+        counts: dict[str, int] = {}
+        for f in self.data.forecasts:
+            counts[f.forecaster_id] = counts.get(f.forecaster_id, 0) + 1
+        lo_q, hi_q = (1 - interval_prob) / 2, 1 - (1 - interval_prob) / 2
+        wts = self.weights
+        rows = []
+        for j, fid in enumerate(self.forecaster_ids):
+            row: dict[str, Any] = {"forecaster_id": fid, "forecasts": counts.get(fid, 0)}
+            for name in ("alpha", "beta", "sigma"):
+                col = self.draws[name][:, j]
+                lo, hi = _weighted_quantiles(col, wts, [lo_q, hi_q])
+                row[name] = {
+                    "mean": float(np.dot(wts, col)),
+                    "interval": [float(lo), float(hi)],
+                }
+            rows.append(row)
+        return rows
+
+    def population_summary(self) -> dict[str, float]:
+        """Posterior means of the population-level parameters."""
+        wts = self.weights
+        out = {}
+        for name in (
+            "alpha_bar",
+            "beta_mu",
+            "log_sigma_mu",
+            "mu_global",
+            "log_a_sd",
+            "beta_sd",
+            "log_sigma_sd",
+        ):
+            out[name] = float(np.dot(wts, self.draws[name]))
+        for r, name in enumerate(RELIABILITY_CLASSES):
+            out[f"w[{name}]"] = float(np.dot(wts, self.draws["w"][:, r]))
+        return out
+
+    # -- instant updates ---------------------------------------------------------------
+    def _forecaster_params(
+        self, forecaster_id: str, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
+        """Per-draw alpha, beta, sigma of a forecaster; a newcomer draws from the population."""
+        if forecaster_id in self.forecaster_ids:
+            j = self.forecaster_ids.index(forecaster_id)
+            return {k: self.draws[k][:, j] for k in ("alpha", "beta", "sigma")}
+        if forecaster_id not in self._new_forecasters:
+            d = self.draws
+            n = self.n_samples
+            self._new_forecasters[forecaster_id] = {
+                "alpha": d["alpha_bar"] * np.exp(d["log_a_sd"] * rng.standard_normal(n)),
+                "beta": d["beta_mu"] + d["beta_sd"] * rng.standard_normal(n),
+                "sigma": np.exp(d["log_sigma_mu"] + d["log_sigma_sd"] * rng.standard_normal(n)),
+            }
+        return self._new_forecasters[forecaster_id]
+
+    def _loglik_terms(self, data: ForecastData, question_ids: set[str]) -> np.ndarray:
+        """Per-draw log-likelihood of the forecasts and outcomes on ``question_ids``."""
+        q_index = {q: i for i, q in enumerate(self.question_ids)}
+        rng = np.random.default_rng(0)
+        total = np.zeros(self.n_samples)
+        fcs = [f for f in data.forecasts if f.question_id in question_ids]
+        if fcs:
+            qi = np.array([q_index[f.question_id] for f in fcs])
+            t = epoch_seconds([f.created_at for f in fcs])
+            a = evidence_offsets(data.evidence, q_index, qi, t)
+            theta_t = self.draws["theta"][:, qi] + self.draws["w"] @ a.T
+            for j, f in enumerate(fcs):
+                par = self._forecaster_params(f.forecaster_id, rng)
+                mean = par["alpha"] * theta_t[:, j] + par["beta"]
+                var = par["sigma"] ** 2 + f.logit_spread**2
+                total += -0.5 * ((f.logit_center - mean) ** 2 / var + np.log(2 * np.pi * var))
+        res = [r for r in data.resolutions if r.question_id in question_ids]
+        if res:
+            qi = np.array([q_index[r.question_id] for r in res])
+            t = epoch_seconds([r.resolved_at for r in res])
+            a = evidence_offsets(data.evidence, q_index, qi, t)
+            logit = self.draws["theta"][:, qi] + self.draws["w"] @ a.T
+            y = np.array([r.outcome for r in res])
+            total += (y * -np.logaddexp(0, -logit) + (1 - y) * -np.logaddexp(0, logit)).sum(1)
+        return total
+
+    def _reweighted(self, new_data: ForecastData, log_ratio: np.ndarray | None, label: str):
+        from arviz_stats.base import array_stats
+
+        base = np.zeros(self.n_samples) if self._raw_log_weights is None else self._raw_log_weights
+        if log_ratio is None:
+            raw = base
+        else:
+            raw = base + log_ratio
+        if log_ratio is None and self.log_weights is None:
+            lw, khat = None, None
+        elif np.ptp(raw) == 0:
+            lw, khat = None, None
+        else:
+            smoothed, k = array_stats.psislw(-raw, r_eff=1.0)
+            lw, khat = np.asarray(smoothed), float(k)
+            if not np.isfinite(khat) or not np.all(np.isfinite(lw)):
+                # Weights too extreme to even estimate k: certainly unsafe.
+                lw, khat = None, float("inf")
+        upd = dataclasses.replace(
+            self,
+            data=new_data,
+            log_weights=lw,
+            khat=khat if khat is not None else self.khat,
+            tier="instant",
+            updates=(*self.updates, label),
+            _new_forecasters=self._new_forecasters,
+        )
+        upd._raw_log_weights = raw
+        return upd
+
+    _raw_log_weights: np.ndarray | None = field(default=None, repr=False)
+
+    def needs_refit(self) -> bool:
+        """True when the importance weights can no longer be trusted (k-hat > 0.7)."""
+        return self.khat is not None and self.khat > KHAT_THRESHOLD
+
+    def with_evidence(self, evidence: Evidence) -> Posterior:
+        """Apply new evidence to the draws.
+
+        Exact under the model when no forecast or resolution on the affected questions is
+        dated at or after the evidence; otherwise those terms' likelihood changes, and the
+        draws are reweighted by Pareto-smoothed importance sampling (see ``khat``).
+
+        Parameters
+        ----------
+        evidence : Evidence
+            The new item.
+
+        Returns
+        -------
+        Posterior
+            A new posterior of tier ``"instant"``; ``needs_refit()`` says if it is unsafe.
+        """
+        new_data = self.data.with_records(evidence=(evidence,))
+        affected = {e.question_id for e in evidence.effects}
+        t_k = as_utc(evidence.observed_at)
+        later = any(
+            f.question_id in affected and as_utc(f.created_at) >= t_k for f in self.data.forecasts
+        ) or any(
+            r.question_id in affected and (r.resolved_at is None or as_utc(r.resolved_at) >= t_k)
+            for r in self.data.resolutions
+        )
+        log_ratio = None
+        if later:
+            log_ratio = self._loglik_terms(new_data, affected) - self._loglik_terms(
+                self.data, affected
+            )
+        return self._reweighted(new_data, log_ratio, f"evidence:{evidence.id}")
+
+    def with_forecast(self, forecast: Forecast) -> Posterior:
+        """Absorb one new forecast (an elicitation) by Pareto-smoothed importance sampling.
+
+        Parameters
+        ----------
+        forecast : Forecast
+            The new statement; its forecaster may be new to the fit.
+
+        Returns
+        -------
+        Posterior
+            Tier ``"instant"``, with ``khat``; ``needs_refit()`` when k-hat > 0.7.
+        """
+        new_data = self.data.with_records(forecasts=(forecast,))
+        only = ForecastData(
+            questions=self.data.questions, forecasts=(forecast,), evidence=self.data.evidence
+        )
+        log_ratio = self._loglik_terms(only, {forecast.question_id})
+        return self._reweighted(new_data, log_ratio, f"forecast:{forecast.id or '?'}")
+
+
+# --------------------------------------------------------------------------------------
+# Fitting
+# --------------------------------------------------------------------------------------
+
+
+def _diagnostics(
+    probs: xr.DataArray,
+    posterior: xr.DataTree,
+    divergences: int,
+    config: ModelConfig,
+    seconds: float,
+    attempts: int,
+) -> Diagnostics:
+    from arviz_stats import ess, rhat
+
+    rh = rhat(probs)
+    es = ess(probs, method="bulk")
+    max_rhat = float(np.nanmax(np.asarray(rh))) if probs.size else float("nan")
+    min_ess = float(np.nanmin(np.asarray(es))) if probs.size else float("nan")
+    try:
+        all_r = rhat(posterior["posterior"].to_dataset())
+        max_all = float(max(float(np.nanmax(np.asarray(v))) for v in all_r.data_vars.values()))
+    except Exception:  # pragma: no cover - informative only
+        max_all = float("nan")
+    pc = config.publish
+    reasons = []
+    n_chains = probs.sizes.get("chain", 1)
+    if n_chains < 2:
+        reasons.append("R-hat needs at least two chains")
+    if not max_rhat <= pc.max_rhat:
+        reasons.append(f"max R-hat {max_rhat:.3f} > {pc.max_rhat}")
+    if not min_ess >= pc.min_ess_bulk:
+        reasons.append(f"min bulk ESS {min_ess:.0f} < {pc.min_ess_bulk:.0f}")
+    if divergences > pc.max_divergences:
+        reasons.append(f"{divergences} divergent transitions > {pc.max_divergences}")
+    return Diagnostics(
+        max_rhat=max_rhat,
+        min_ess_bulk=min_ess,
+        divergences=divergences,
+        publishable=not reasons,
+        reasons=tuple(reasons),
+        max_rhat_all=max_all,
+        sampling_seconds=seconds,
+        attempts=attempts,
+    )
+
+
+class ForecastModel:
+    """The hierarchical model as an object: configure, fit, and get a :class:`Posterior`.
+
+    Nothing samples in ``__init__``. Compiled samplers are shared per process.
+
+    Parameters
+    ----------
+    config : ModelConfig, optional
+        Hyperpriors, sampler settings and publish criteria.
+    """
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        self.config = config or ModelConfig()
+
+    def fit(
+        self,
+        data: ForecastData,
+        *,
+        sampler: SamplerSettings | None = None,
+        progress: bool = False,
+        cores: int | None = None,
+        retry: bool = True,
+    ) -> Posterior:
+        """Sample the posterior of ``data`` with nutpie, retrying with more tuning if needed.
+
+        Parameters
+        ----------
+        data : ForecastData
+            Questions, forecasts, evidence, resolutions.
+        sampler : SamplerSettings, optional
+            Overrides ``config.sampler``.
+        progress : bool
+            Show nutpie's progress bar.
+        cores : int, optional
+            Parallel chains; default ``min(chains, os.cpu_count())``.
+        retry : bool
+            Retry a fit that fails the publish checks ``sampler.retries`` times, doubling
+            the tuning each time.
+
+        Returns
+        -------
+        Posterior
+            Always returned; ``diagnostics.publishable`` says whether it may be published.
+        """
+        import nutpie
+
+        if not data.questions:
+            raise DataError("nothing to fit: no questions")
+        settings = sampler or self.config.sampler
+        structure = ModelStructure.for_data(data)
+        encoded = encode(data, structure)
+        compiled = COMPILED.get(structure, self.config, encoded)
+        n_cores = cores or max(1, min(settings.chains, os.cpu_count() or 1))
+        attempts = 0
+        tune = settings.tune
+        target_accept = settings.target_accept
+        fit_id = "fit-" + uuid.uuid4().hex[:12]
+        while True:
+            attempts += 1
+            started = time.perf_counter()
+            trace = nutpie.sample(
+                compiled,
+                draws=settings.draws,
+                tune=tune,
+                chains=settings.chains,
+                cores=n_cores,
+                seed=settings.seed + attempts - 1,
+                progress_bar=progress,
+                target_accept=target_accept,
+                save_warmup=False,
+            )
+            seconds = time.perf_counter() - started
+            posterior = _trim(trace, encoded, data)
+            divergences = int(np.asarray(trace["sample_stats"]["diverging"]).sum())
+            probs = _probability_dataarray(posterior, data, encoded)
+            diag = _diagnostics(probs, posterior, divergences, self.config, seconds, attempts)
+            if diag.publishable or not retry or attempts > settings.retries:
+                break
+            log.warning("fit %s not publishable (%s); retrying", fit_id, "; ".join(diag.reasons))
+            tune *= 2
+            target_accept = max(target_accept, 0.99)
+        created = datetime.now(UTC)
+        posterior.attrs.update(
+            {
+                "fit_id": fit_id,
+                "created_at": created.isoformat(),
+                "diagnostics": json.dumps(diag.to_dict()),
+            }
+        )
+        return Posterior(
+            fit_id=fit_id,
+            created_at=created,
+            config=self.config,
+            data=data,
+            question_ids=encoded.question_ids,
+            forecaster_ids=encoded.forecaster_ids,
+            group_ids=encoded.group_ids,
+            posterior=posterior,
+            diagnostics=diag,
+            draws=flatten_draws(posterior),
+        )
+
+
+def _trim(trace: xr.DataTree, encoded: EncodedData, data: ForecastData) -> xr.DataTree:
+    """Drop padded slots and label the real ones; keep posterior and sample stats."""
+    post = trace["posterior"].to_dataset()
+    nq, ne, ng = len(encoded.question_ids), len(encoded.forecaster_ids), len(encoded.group_ids)
+    sel: dict[str, Any] = {}
+    if QUESTION_DIM in post.dims:
+        sel[QUESTION_DIM] = slice(0, nq)
+    if FORECASTER_DIM in post.dims:
+        sel[FORECASTER_DIM] = slice(0, ne)
+    if GROUP_DIM in post.dims:
+        sel[GROUP_DIM] = slice(0, ng)
+    post = post.isel(sel)
+    post = post.assign_coords(
+        {
+            QUESTION_DIM: encoded.question_ids,
+            FORECASTER_DIM: encoded.forecaster_ids,
+            GROUP_DIM: encoded.group_ids,
+            RELIABILITY_DIM: list(RELIABILITY_CLASSES),
+        }
+    )
+    stats = trace["sample_stats"].to_dataset()
+    keep = [v for v in ("diverging", "energy", "step_size", "depth", "n_steps") if v in stats]
+    return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats[keep]})
+
+
+def _probability_dataarray(
+    posterior: xr.DataTree, data: ForecastData, encoded: EncodedData
+) -> xr.DataArray:
+    """P(yes) now, per (chain, draw, question): the quantity whose convergence we require."""
+    post = posterior["posterior"]
+    theta = np.asarray(post["theta"].to_numpy())
+    w = np.asarray(post["w"].to_numpy())
+    q_index = {q: i for i, q in enumerate(encoded.question_ids)}
+    idx = np.arange(len(encoded.question_ids))
+    a = evidence_offsets(data.evidence, q_index, idx, np.full(len(idx), np.inf))
+    p = expit(theta + np.einsum("cdr,qr->cdq", w, a))
+    return xr.DataArray(
+        p,
+        dims=("chain", "draw", QUESTION_DIM),
+        coords={QUESTION_DIM: encoded.question_ids},
+        name="probability",
+    )
+
+
+def flatten_draws(posterior: xr.DataTree) -> dict[str, np.ndarray]:
+    """Posterior variables as numpy arrays with (chain, draw) stacked to one leading axis."""
+    post = posterior["posterior"]
+    out = {}
+    for name in POSTERIOR_VARS:
+        v = np.asarray(post[name].to_numpy())
+        out[name] = v.reshape((v.shape[0] * v.shape[1], *v.shape[2:]))
+    return out
+
+
+def resolution_of(question_id: str, outcome: int, resolved_at: datetime | None) -> Resolution:
+    """Convenience constructor used by callers that resolve a question."""
+    return Resolution(question_id=question_id, outcome=int(outcome), resolved_at=resolved_at)
+
+
+def probability_summary(p: np.ndarray, interval_prob: float = INTERVAL_PROB) -> dict[str, Any]:
+    """Mean and central interval of equally weighted draws of a probability."""
+    lo, hi = np.quantile(p, [(1 - interval_prob) / 2, 1 - (1 - interval_prob) / 2])
+    return {
+        "probability": float(np.mean(p)),
+        "interval": [float(lo), float(hi)],
+        "interval_prob": interval_prob,
+    }
+
+
+__all__ = [
+    "COMPILED",
+    "Diagnostics",
+    "ForecastModel",
+    "ModelStructure",
+    "NotFittedError",
+    "Posterior",
+    "QuestionForecast",
+    "build_model",
+    "capacity",
+    "encode",
+    "flatten_draws",
+    "math",
+]

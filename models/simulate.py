@@ -1,0 +1,138 @@
+"""Simulated data from the model's own generative story, for tests, SBC and benchmarks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from scipy.special import expit
+
+from models.config import ModelConfig
+from models.constants import RELIABILITY_CLASSES
+from models.dataset import Evidence, EvidenceEffect, Forecast, ForecastData, Question, Resolution
+
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The parameters a simulated data set was drawn with."""
+
+    theta: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+    sigma: np.ndarray
+    w: np.ndarray
+    outcome: np.ndarray
+    theta_now: np.ndarray
+
+
+def simulate(
+    rng: np.random.Generator,
+    *,
+    n_questions: int,
+    n_forecasters: int,
+    forecasts_per_question: int,
+    n_groups: int = 1,
+    n_resolved: int | None = None,
+    evidence_per_question: float = 0.0,
+    theta: np.ndarray | None = None,
+    alpha: np.ndarray | None = None,
+    beta: np.ndarray | None = None,
+    sigma: np.ndarray | None = None,
+    w: np.ndarray | None = None,
+    config: ModelConfig | None = None,
+) -> tuple[ForecastData, Truth]:
+    """Draw a data set from the model.
+
+    Parameters not given are drawn from the priors of ``config``. Each question gets
+    ``forecasts_per_question`` forecasts from distinct random forecasters, half before and
+    half after its evidence (if any), and the first ``n_resolved`` questions are resolved
+    by a Bernoulli draw from their final log-odds.
+
+    Returns
+    -------
+    (ForecastData, Truth)
+    """
+    cfg = config or ModelConfig()
+    qp, fp = cfg.question, cfg.forecaster
+    nq, ne, ng = n_questions, n_forecasters, n_groups
+    n_resolved = nq if n_resolved is None else n_resolved
+    if theta is None:
+        mu = rng.normal(qp.base_logit.mu, qp.base_logit.sigma)
+        gsd = abs(rng.normal(0, qp.group_sd.sigma))
+        mu_g = mu + gsd * rng.standard_normal(ng)
+        tau_g = np.abs(rng.normal(0, qp.question_sd.sigma, ng))
+        groups = np.arange(nq) % ng
+        theta = mu_g[groups] + tau_g[groups] * rng.standard_normal(nq)
+    else:
+        groups = np.arange(nq) % ng
+    if alpha is None:
+        abar = np.exp(rng.normal(fp.log_discrimination.mu, fp.log_discrimination.sigma))
+        a_sd = abs(rng.normal(0, fp.log_discrimination_sd.sigma))
+        alpha = abar * np.exp(a_sd * rng.standard_normal(ne))
+    if beta is None:
+        b_mu = rng.normal(fp.bias_mean.mu, fp.bias_mean.sigma)
+        b_sd = abs(rng.normal(0, fp.bias_sd.sigma))
+        beta = b_mu + b_sd * rng.standard_normal(ne)
+    if sigma is None:
+        s_mu = rng.normal(fp.log_noise_mean.mu, fp.log_noise_mean.sigma)
+        s_sd = abs(rng.normal(0, fp.log_noise_sd.sigma))
+        sigma = np.exp(s_mu + s_sd * rng.standard_normal(ne))
+    if w is None:
+        w = np.array(
+            [
+                rng.beta(cfg.evidence.weights[c].alpha, cfg.evidence.weights[c].beta)
+                for c in RELIABILITY_CLASSES
+            ]
+        )
+
+    questions = [Question(id=f"q{q:05d}", group=f"g{groups[q]}") for q in range(nq)]
+    forecasts: list[Forecast] = []
+    evidence: list[Evidence] = []
+    theta_now = np.array(theta, dtype=float)
+    k = 0
+    for q in range(nq):
+        qid = questions[q].id
+        n_ev = rng.poisson(evidence_per_question) if evidence_per_question > 0 else 0
+        ev_days = np.sort(rng.uniform(10, 90, n_ev))
+        ev_items = []
+        for d in ev_days:
+            r = int(rng.integers(len(RELIABILITY_CLASSES)))
+            log_lr = float(rng.normal(0, 1.5))
+            ev_items.append((d, r, log_lr))
+            evidence.append(
+                Evidence(
+                    id=f"k{k}",
+                    observed_at=EPOCH + timedelta(days=float(d)),
+                    reliability=RELIABILITY_CLASSES[r],
+                    effects=(EvidenceEffect(qid, float(np.exp(log_lr))),),
+                )
+            )
+            k += 1
+            theta_now[q] += w[r] * log_lr
+        who = rng.choice(ne, size=min(forecasts_per_question, ne), replace=False)
+        for j, e in enumerate(who):
+            day = float(rng.uniform(0, 100)) if n_ev else float(j)
+            offset = sum(w[r] * lr for d, r, lr in ev_items if d <= day)
+            m = alpha[e] * (theta[q] + offset) + beta[e] + sigma[e] * rng.standard_normal()
+            forecasts.append(Forecast(qid, f"f{e:04d}", EPOCH + timedelta(days=day), float(m)))
+    outcome = (rng.random(nq) < expit(theta_now)).astype(int)
+    resolutions = [
+        Resolution(questions[q].id, int(outcome[q]), EPOCH + timedelta(days=120))
+        for q in range(n_resolved)
+    ]
+    data = ForecastData(tuple(questions), tuple(forecasts), tuple(evidence), tuple(resolutions))
+    truth = Truth(theta, alpha, beta, sigma, w, outcome, theta_now)
+    return data, truth
+
+
+def realistic_forecasters(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Forecaster parameters in the range seen on real data (noise about 1 log-odds unit,
+    slightly under-confident, small biases), for tests that are not about extreme regimes."""
+    return {
+        "alpha": np.exp(rng.normal(-0.2, 0.2, n)),
+        "beta": rng.normal(0.0, 0.2, n),
+        "sigma": np.exp(rng.normal(0.0, 0.3, n)),
+    }

@@ -1,0 +1,24 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: The shared data folder sits beside the repository (``/work/shared/data`` next to
+#: ``/work/main``; in CI a copy of ``shared/`` beside the clone).
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real forecasting data (``shared/data`` beside the repository)."""
+    folder = SHARED_DATA.resolve()
+    if not folder.is_dir():
+        pytest.fail(
+            f"shared data folder not found at {folder}: tests expect a copy of shared/ "
+            "(with data/*.csv) beside the repository checkout",
+            pytrace=False,
+        )
+    return folder

@@ -1,0 +1,253 @@
+"""The hierarchical model: structure, fitting, diagnostics, predictions, instant updates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from models.config import ModelConfig, SamplerSettings
+from models.constants import RELIABILITY_CLASSES
+from models.dataset import Evidence, EvidenceEffect, Forecast, ForecastData, Question, Resolution
+from models.evidence import epoch_seconds, evidence_offsets
+from models.exceptions import DataError
+from models.forecast_model import COMPILED, ForecastModel, ModelStructure, capacity
+from models.simulate import EPOCH, realistic_forecasters, simulate
+
+
+def test_capacity_buckets_bound_the_padding():
+    assert [capacity(n) for n in (1, 4, 5, 9, 64)] == [4, 4, 8, 16, 64]
+    for n in (65, 100, 578, 2000, 15000):
+        c = capacity(n)
+        assert n <= c <= 1.25 * n + 1
+    # Nearby sizes share a bucket, so they share one compiled model.
+    assert capacity(570) == capacity(578)
+
+
+def test_evidence_offsets_sum_log_lr_by_class_and_time():
+    q_index = {"a": 0, "b": 1}
+    ev = [
+        Evidence("k1", EPOCH + timedelta(days=1), "rumour", (EvidenceEffect("a", 4.0),)),
+        Evidence(
+            "k2",
+            EPOCH + timedelta(days=3),
+            "official-statement",
+            (EvidenceEffect("a", 0.5), EvidenceEffect("b", 2.0)),
+        ),
+    ]
+    term_q = np.array([0, 0, 0, 1])
+    term_t = epoch_seconds([EPOCH, EPOCH + timedelta(days=2), None, EPOCH + timedelta(days=3)])
+    a = evidence_offsets(ev, q_index, term_q, term_t)
+    r_rumour = RELIABILITY_CLASSES.index("rumour")
+    r_off = RELIABILITY_CLASSES.index("official-statement")
+    expected = np.zeros((4, len(RELIABILITY_CLASSES)))
+    expected[1, r_rumour] = np.log(4.0)
+    expected[2, r_rumour] = np.log(4.0)
+    expected[2, r_off] = np.log(0.5)
+    expected[3, r_off] = np.log(2.0)  # evidence at the same instant counts
+    np.testing.assert_allclose(a, expected)
+
+
+def test_bad_records_are_refused():
+    q = (Question("a"),)
+    with pytest.raises(DataError, match="unknown question 'b'"):
+        ForecastData(q, forecasts=(Forecast("b", "e", EPOCH, 0.0),))
+    with pytest.raises(DataError, match="reliability"):
+        ForecastData(q, evidence=(Evidence("k", EPOCH, "gossip", (EvidenceEffect("a", 2.0),)),))
+    with pytest.raises(DataError, match="likelihood ratio"):
+        ForecastData(q, evidence=(Evidence("k", EPOCH, "rumour", (EvidenceEffect("a", -1.0),)),))
+    with pytest.raises(DataError, match="outcome"):
+        ForecastData(q, resolutions=(Resolution("a", 2),))
+    with pytest.raises(DataError, match="probability"):
+        Forecast.from_probability("a", "e", 1.5, EPOCH)
+
+
+def test_fit_labels_posterior_and_reuses_the_compiled_model(quick_sampler):
+    rng = np.random.default_rng(3)
+    data, _ = simulate(rng, n_questions=12, n_forecasters=5, forecasts_per_question=4, n_resolved=8)
+    model = ForecastModel()
+    post = model.fit(data, sampler=quick_sampler)
+    tree = post.posterior["posterior"]
+    assert list(tree["theta"].coords["question"].values) == data.question_ids
+    assert tree.sizes["chain"] == 2 and tree.sizes["draw"] == 300
+    assert set(tree["w"].coords["reliability"].values) == set(RELIABILITY_CLASSES)
+    before = COMPILED.compilations
+    # A smaller data set of the same structure: new data, same compiled model.
+    smaller, _ = simulate(rng, n_questions=10, n_forecasters=5, forecasts_per_question=3)
+    assert ModelStructure.for_data(smaller) == ModelStructure.for_data(data)
+    post2 = model.fit(smaller, sampler=quick_sampler)
+    assert COMPILED.compilations == before
+    assert len(post2.predict()) == 10
+    for f in post2.predict():
+        lo, hi = f.interval
+        assert 0 < lo <= f.probability <= hi < 1 and f.interval_prob == 0.9
+
+
+def test_a_short_fit_is_not_publishable_and_says_why():
+    rng = np.random.default_rng(4)
+    data, _ = simulate(rng, n_questions=12, n_forecasters=5, forecasts_per_question=4)
+    tiny = SamplerSettings(chains=1, tune=50, draws=50, seed=0, retries=0)
+    post = ForecastModel().fit(data, sampler=tiny)
+    assert not post.diagnostics.publishable
+    reasons = " ".join(post.diagnostics.reasons)
+    assert "two chains" in reasons and "ESS" in reasons
+
+
+def test_outcomes_and_forecasts_move_the_posterior_the_right_way(quick_sampler):
+    """Two questions, same forecasts; the one forecast high should come out higher."""
+    qs = (Question("hi"), Question("lo"))
+    fc = []
+    for e in range(6):
+        fc.append(Forecast.from_probability("hi", f"e{e}", 0.8, EPOCH))
+        fc.append(Forecast.from_probability("lo", f"e{e}", 0.2, EPOCH))
+    post = ForecastModel().fit(ForecastData(qs, tuple(fc)), sampler=quick_sampler)
+    p = {f.question_id: f.probability for f in post.predict()}
+    assert p["hi"] > 0.6 > 0.4 > p["lo"]
+
+
+def _evidence_case(later_forecast: bool):
+    rng = np.random.default_rng(11)
+    data, _ = simulate(
+        rng,
+        n_questions=16,
+        n_forecasters=6,
+        forecasts_per_question=5,
+        n_resolved=10,
+        **realistic_forecasters(rng, 6),
+    )
+    q = data.questions[12].id
+    t_ev = EPOCH + timedelta(days=200)  # after every simulated forecast
+    extra = ()
+    if later_forecast:
+        extra = (Forecast(q, "f0001", t_ev + timedelta(days=1), 1.0),)
+        data = data.with_records(forecasts=extra)
+    ev = Evidence("new", t_ev, "verified-report", (EvidenceEffect(q, 6.0),))
+    return data, ev, q
+
+
+@pytest.mark.slow
+def test_evidence_update_is_exact_when_no_forecast_follows_it(quick_sampler):
+    data, ev, q = _evidence_case(later_forecast=False)
+    post = ForecastModel().fit(data, sampler=quick_sampler)
+    upd = post.with_evidence(ev)
+    assert upd.khat is None and upd.tier == "instant"
+    r = RELIABILITY_CLASSES.index("verified-report")
+    j = post.question_ids.index(q)
+    expected = expit(post.draws["theta"][:, j] + post.draws["w"][:, r] * np.log(6.0)).mean()
+    assert upd.predict([q])[0].probability == pytest.approx(expected, abs=1e-12)
+    assert upd.predict([q])[0].probability > post.predict([q])[0].probability + 0.05
+    # Before the evidence's time, nothing changed.
+    before = upd.predict([q], at=ev.observed_at - timedelta(seconds=1))[0]
+    assert before.probability == pytest.approx(post.predict([q])[0].probability, abs=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("later_forecast", [False, True])
+def test_instant_evidence_update_agrees_with_refit(later_forecast):
+    full_sampler = SamplerSettings(chains=4, tune=1000, draws=2000, seed=0)
+    data, ev, q = _evidence_case(later_forecast)
+    model = ForecastModel()
+    post = model.fit(data, sampler=full_sampler)
+    upd = post.with_evidence(ev)
+    if later_forecast:
+        assert upd.khat is not None  # reweighted, not merely shifted
+        assert upd.khat < 0.7
+    refit = model.fit(data.with_records(evidence=(ev,)), sampler=full_sampler)
+    assert refit.diagnostics.publishable
+    assert abs(upd.predict([q])[0].probability - refit.predict([q])[0].probability) < 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forecaster", ["f0002", "someone-new"])
+def test_instant_elicitation_update_agrees_with_refit(forecaster):
+    # Long chains: the question is wide open, and both sides carry Monte Carlo error.
+    full_sampler = SamplerSettings(chains=4, tune=1000, draws=3000, seed=0)
+    rng = np.random.default_rng(5)
+    data, _ = simulate(
+        rng,
+        n_questions=16,
+        n_forecasters=6,
+        forecasts_per_question=5,
+        n_resolved=10,
+        **realistic_forecasters(rng, 6),
+    )
+    q = data.questions[13].id
+    # Keep one forecast on q, so that a new one moves it visibly.
+    kept = [f for f in data.forecasts if f.question_id == q][:1]
+    data = ForecastData(
+        data.questions,
+        tuple(f for f in data.forecasts if f.question_id != q) + tuple(kept),
+        data.evidence,
+        data.resolutions,
+    )
+    new = Forecast(q, forecaster, EPOCH + timedelta(days=300), 2.5, id="el-1")
+    model = ForecastModel()
+    post = model.fit(data, sampler=full_sampler)
+    upd = post.with_forecast(new)
+    assert upd.khat is not None and upd.khat < 0.7 and not upd.needs_refit()
+    refit = model.fit(data.with_records(forecasts=(new,)), sampler=full_sampler)
+    assert abs(upd.predict([q])[0].probability - refit.predict([q])[0].probability) < 0.02
+    # The update really moved the forecast (else agreement would be trivial).
+    assert abs(upd.predict([q])[0].probability - post.predict([q])[0].probability) > 0.02
+
+
+@pytest.mark.slow
+def test_a_surprising_elicitation_reports_khat_above_threshold(quick_sampler):
+    """Many confident forecasters at 3%; a near-noiseless statement at 99.9% cannot be absorbed."""
+    qs = (Question("q"),)
+    fc = tuple(Forecast.from_probability("q", f"e{e}", 0.03, EPOCH) for e in range(25))
+    post = ForecastModel().fit(ForecastData(qs, fc), sampler=quick_sampler)
+    shock = Forecast.from_probability("q", "e0", 0.99, EPOCH + timedelta(days=1), eps=1e-3)
+    upd = post.with_forecast(shock)
+    assert upd.khat is not None and upd.khat > 0.7
+    assert upd.needs_refit()
+
+
+@pytest.mark.slow
+def test_no_double_counting_of_evidence(full_sampler):
+    """A forecaster who moves by exactly the evidence's discounted log LR adds no further move."""
+    cfg = ModelConfig()
+    rel = "official-statement"
+    prior = cfg.evidence.weights[rel]
+    w_mean = prior.alpha / (prior.alpha + prior.beta)
+    lr = 8.0
+    rng = np.random.default_rng(2)
+    qs = tuple(Question(f"q{i}") for i in range(8))
+    centres = dict(zip([q.id for q in qs], rng.normal(-0.5, 1.0, len(qs)), strict=True))
+    centres["q"] = -0.85  # about 0.3
+    qs = (Question("q"), *qs[1:])
+    base_list = [
+        Forecast(q.id, f"e{e}", EPOCH, float(centres.get(q.id, -0.85) + rng.normal(0, 0.7)))
+        for e in range(6)
+        for q in qs
+    ]
+    # e0 starts at the others' consensus on q, so its re-forecast carries no noise of its own.
+    others = [f.logit_center for f in base_list if f.question_id == "q" and f.forecaster_id != "e0"]
+    base_list[0] = Forecast("q", "e0", EPOCH, float(np.mean(others)))
+    base = tuple(base_list)
+    t_ev = EPOCH + timedelta(days=10)
+    ev = Evidence("k", t_ev, rel, (EvidenceEffect("q", lr),))
+    model = ForecastModel(cfg)
+    no_evidence = model.fit(ForecastData(qs, base), sampler=full_sampler)
+    evidence_only = model.fit(ForecastData(qs, base, (ev,)), sampler=full_sampler)
+    # e0 re-forecasts after the evidence, moving by exactly the discounted log LR on its own
+    # scale: alpha_e0 * w * log LR.
+    alpha_e0 = evidence_only.forecaster_summary()[0]["alpha"]["mean"]
+    assert evidence_only.forecaster_ids[0] == "e0"
+    shift = alpha_e0 * w_mean * np.log(lr)
+    moved = Forecast("q", "e0", t_ev + timedelta(days=1), base[0].logit_center + shift)
+    both = model.fit(ForecastData(qs, (*base, moved), (ev,)), sampler=full_sampler)
+    p0 = no_evidence.predict(["q"])[0].probability
+    p1 = evidence_only.predict(["q"])[0].probability
+    p2 = both.predict(["q"])[0].probability
+    assert no_evidence.diagnostics.publishable and both.diagnostics.publishable
+    assert p1 > p0 + 0.1  # the evidence moved the aggregate
+    assert p2 <= p1 + 0.01  # the echo of it did not move it further
+    # A model that read the re-forecast as independent information would have moved on.
+    naive = model.fit(
+        ForecastData(qs, (*base, Forecast("q", "e0", EPOCH, moved.logit_center)), (ev,)),
+        sampler=full_sampler,
+    )
+    assert naive.predict(["q"])[0].probability > p1 + 0.01
