@@ -23,8 +23,9 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# Until the HTTP service lands, "serve" fits the catalog and prints the forecasts.
 serve: venv
-	$(VENV)/bin/helsinki serve
+	$(VENV)/bin/helsinki fit
 
 lint: venv
 	$(VENV)/bin/ruff check .

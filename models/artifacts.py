@@ -19,7 +19,7 @@ from typing import Any
 import xarray as xr
 
 from models import MODEL_VERSION
-from models.config import ModelConfig
+from models.config import ModelConfig, SamplerSettings
 from models.dataset import (
     Evidence,
     EvidenceEffect,
@@ -111,7 +111,7 @@ def save(posterior: Posterior, path: str | Path) -> Path:
         "config_hash": posterior.config.content_hash(),
         "data_hash": posterior.data.content_hash(),
         "config": posterior.config.model_dump_json(),
-        "sampler": posterior.config.sampler.model_dump_json(),
+        "sampler": (posterior.sampler or posterior.config.sampler).model_dump_json(),
         "inputs": data_to_json(posterior.data),
         "fit_id": posterior.fit_id,
         "created_at": posterior.created_at.isoformat(),
@@ -177,4 +177,5 @@ def load(
         posterior=tree,
         diagnostics=Diagnostics(**diag),
         draws=flatten_draws(tree),
+        sampler=SamplerSettings.model_validate_json(attrs["sampler"]),
     )

@@ -13,16 +13,22 @@ both are read-only. Outcomes of held-out questions are read only to score the pr
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from models import scoring
 from models.aggregators import REFERENCE_RULES, Aggregator
+from models.dataset import ForecastData
 from models.exceptions import DataError
-from models.history import ForecastTable
+from models.history import ForecastTable, to_forecast_data
+
+if TYPE_CHECKING:
+    from models.config import ModelConfig, SamplerSettings
 
 #: A backtested method: ``(train, heldout) -> P(yes)`` for each of ``heldout.question_ids``.
 #: ``train`` holds the training questions with their outcomes; ``heldout`` the held-out
@@ -142,6 +148,163 @@ def aggregator_method(rule: Callable[[], Aggregator]) -> BacktestMethod:
         return rule().fit(train).predict(heldout)
 
     return method
+
+
+@dataclass(frozen=True)
+class ModelFitRecord:
+    """Diagnostics of the model's fit on one backtest fold.
+
+    Attributes
+    ----------
+    fold : int
+        0-based position of the fold, in the order the backtest called the method.
+    train_questions, heldout_questions : int
+    forecasts : int
+        Forecasts in the fitted data (each forecaster's latest per question).
+    publishable : bool
+        Whether the fit passed the publish checks (R-hat, ESS, divergences).
+    divergences : int
+    max_rhat : float
+        Largest R-hat of the fit's question probabilities.
+    min_ess_bulk : float
+    attempts : int
+        Sampling attempts (a fit that fails the checks is retried).
+    sampling_seconds : float
+        Time spent sampling (all attempts).
+    seconds : float
+        Wall time of the whole fold: building the data, compiling, sampling, predicting.
+    reasons : tuple of str
+        Why the fit is not publishable (empty if it is).
+    """
+
+    fold: int
+    train_questions: int
+    heldout_questions: int
+    forecasts: int
+    publishable: bool
+    divergences: int
+    max_rhat: float
+    min_ess_bulk: float
+    attempts: int
+    sampling_seconds: float
+    seconds: float
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready values (``reasons`` a list)."""
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        d["reasons"] = list(self.reasons)
+        return d
+
+
+class ModelMethod:
+    """The Bayesian model as a :data:`BacktestMethod`, recording each fold's fit diagnostics.
+
+    Each call fits one :class:`~models.forecast_model.ForecastModel` to the training
+    questions (forecasts and outcomes) together with the held-out questions' forecasts
+    (without outcomes), and returns the posterior mean P(yes) of each held-out question. The
+    held-out forecasts inform the forecasters' parameters and their own questions; no
+    held-out outcome is seen (the backtest hands over a masked table, and this method
+    passes only training questions to ``include_outcomes_for``).
+
+    Parameters
+    ----------
+    config : ModelConfig, optional
+        Hyperpriors, sampler settings and publish criteria; default ``ModelConfig()``.
+    sampler : SamplerSettings, optional
+        Overrides ``config.sampler``.
+    progress : bool, default False
+        Show the sampler's progress bar.
+
+    Attributes
+    ----------
+    fits : list of ModelFitRecord
+        One per call, in call order.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        sampler: SamplerSettings | None = None,
+        *,
+        progress: bool = False,
+    ) -> None:
+        from models.config import ModelConfig
+
+        self.config = config or ModelConfig()
+        self.sampler = sampler
+        self.progress = progress
+        self.fits: list[ModelFitRecord] = []
+
+    def __call__(self, train: ForecastTable, heldout: ForecastTable) -> np.ndarray:
+        from models.forecast_model import ForecastModel
+
+        started = time.perf_counter()
+        clash = set(train.question_ids) & set(heldout.question_ids)
+        if clash:
+            raise DataError(f"questions both in training and held out: {sorted(clash)[:5]}")
+        eps = self.config.probability_eps
+        train_data = to_forecast_data(train.latest_per_forecaster(), eps=eps)
+        # Held-out outcomes are already NaN; include_outcomes_for=() makes sure that no
+        # Resolution comes from them even if a caller passes an unmasked table.
+        heldout_data = to_forecast_data(
+            heldout.latest_per_forecaster(), eps=eps, include_outcomes_for=()
+        )
+        data = ForecastData(
+            questions=train_data.questions + heldout_data.questions,
+            forecasts=train_data.forecasts + heldout_data.forecasts,
+            resolutions=train_data.resolutions,
+        )
+        posterior = ForecastModel(self.config).fit(
+            data, sampler=self.sampler, progress=self.progress
+        )
+        heldout_ids = list(heldout.question_ids)
+        p = np.array([f.probability for f in posterior.predict(heldout_ids)], dtype=np.float64)
+        diag = posterior.diagnostics
+        self.fits.append(
+            ModelFitRecord(
+                fold=len(self.fits),
+                train_questions=train.n_questions,
+                heldout_questions=heldout.n_questions,
+                forecasts=len(data.forecasts),
+                publishable=bool(diag.publishable),
+                divergences=int(diag.divergences),
+                max_rhat=float(diag.max_rhat),
+                min_ess_bulk=float(diag.min_ess_bulk),
+                attempts=int(diag.attempts),
+                sampling_seconds=float(diag.sampling_seconds),
+                seconds=time.perf_counter() - started,
+                reasons=tuple(diag.reasons),
+            )
+        )
+        # Posterior means lie in (0, 1) up to rounding; clip so the backtest's check holds.
+        return np.clip(p, 0.0, 1.0)
+
+
+def model_method(
+    config: ModelConfig | None = None,
+    sampler: SamplerSettings | None = None,
+    *,
+    progress: bool = False,
+) -> ModelMethod:
+    """The Bayesian forecast model as a :data:`BacktestMethod`.
+
+    Parameters
+    ----------
+    config : ModelConfig, optional
+        Default ``ModelConfig()``.
+    sampler : SamplerSettings, optional
+        Overrides ``config.sampler`` (e.g. small settings in tests).
+    progress : bool, default False
+        Show the sampler's progress bar.
+
+    Returns
+    -------
+    ModelMethod
+        Callable ``(train, heldout) -> probabilities``; its ``fits`` list records each
+        fold's fit diagnostics.
+    """
+    return ModelMethod(config, sampler, progress=progress)
 
 
 def _resolve_methods(

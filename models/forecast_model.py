@@ -425,6 +425,8 @@ class Posterior:
     khat: float | None = None
     tier: str = "refit"
     updates: tuple[str, ...] = ()
+    #: The sampler settings the fit actually ran with (``None``: the config's).
+    sampler: SamplerSettings | None = None
     _new_forecasters: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     # -- what the fit learned ----------------------------------------------------------
@@ -813,6 +815,7 @@ class ForecastModel:
             posterior=posterior,
             diagnostics=diag,
             draws=flatten_draws(posterior),
+            sampler=settings,
         )
 
 

@@ -159,6 +159,245 @@ def _print_forecasters(posterior: Any) -> None:
         print(f"  ... {len(rows) - 12} more (least noisy first, noisiest last)")
 
 
+#: Name of the Bayesian model's row in a backtest.
+MODEL_METHOD = "model"
+
+
+def _backtest_methods() -> list[str]:
+    from models.aggregators import REFERENCE_RULES
+
+    return [*REFERENCE_RULES, MODEL_METHOD]
+
+
+def _say(message: str, *, enabled: bool) -> None:
+    if enabled:
+        print(message, file=sys.stderr, flush=True)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from models.aggregators import REFERENCE_RULES
+    from models.backtest import (
+        BacktestMethod,
+        ModelMethod,
+        aggregator_method,
+        model_method,
+        question_folds,
+        run_reference_backtest,
+    )
+    from models.catalog import load_model_config
+    from models.config import ModelConfig, SamplerSettings
+    from models.exceptions import DataError, HelsinkiModelError
+    from models.history import read_forecasts_csv
+
+    names = args.methods or _backtest_methods()
+    unknown = [m for m in names if m not in _backtest_methods()]
+    if unknown:
+        print(
+            f"helsinki backtest: unknown methods {unknown}; known: "
+            + ", ".join(_backtest_methods()),
+            file=sys.stderr,
+        )
+        return 2
+    names = list(dict.fromkeys(names))
+    terminal = sys.stderr.isatty()
+    try:
+        table = read_forecasts_csv(args.file, skip_bad=args.skip_bad)
+        if table.skipped:
+            print(
+                f"helsinki backtest: skipped {table.skipped} bad row(s) of {args.file}",
+                file=sys.stderr,
+            )
+            for reason in table.skip_reasons:
+                print(f"  {reason}", file=sys.stderr)
+        resolved = table.resolved_question_ids()
+        folds = question_folds(resolved, args.folds, args.seed)
+
+        config = load_model_config(args.model_config) if args.model_config else ModelConfig()
+        overrides = {
+            k: v
+            for k, v in (("draws", args.draws), ("tune", args.tune), ("chains", args.chains))
+            if v is not None
+        }
+        try:
+            sampler = SamplerSettings(**{**config.sampler.model_dump(), **overrides})
+        except ValidationError as exc:
+            raise DataError(f"bad sampler settings: {exc.errors()[0]['msg']}") from None
+        model: ModelMethod | None = None
+        methods: dict[str, BacktestMethod] = {}
+        for name in names:
+            if name == MODEL_METHOD:
+                model = model_method(config, sampler, progress=terminal)
+                methods[name] = _announce_folds(model, len(folds), enabled=terminal)
+            else:
+                methods[name] = aggregator_method(REFERENCE_RULES[name])
+        _say(
+            f"backtest of {args.file}: {len(resolved)} resolved questions, {len(folds)} folds, "
+            f"methods {', '.join(names)}",
+            enabled=terminal,
+        )
+        scores = run_reference_backtest(table, folds, methods=methods)
+    except HelsinkiModelError as exc:
+        print(f"helsinki backtest: {exc}", file=sys.stderr)
+        return 2
+
+    fits = [f.to_dict() for f in model.fits] if model is not None else []
+    rows = [
+        {
+            "name": s.name,
+            "brier": s.brier,
+            "log_score": s.log_score,
+            "ece": s.ece,
+            "sharpness": s.sharpness,
+            "n": s.n,
+        }
+        for s in scores
+    ]
+    if args.plot:
+        try:
+            _plot_reliability(scores, args.plot)
+        except OSError as exc:
+            print(f"helsinki backtest: cannot write {args.plot}: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        out: dict[str, Any] = {
+            "dataset": str(args.file),
+            "questions": table.n_questions,
+            "forecasts": table.n_forecasts,
+            "forecasters": len(table.forecaster_ids),
+            "folds": len(folds),
+            "seed": args.seed,
+            "resolved_questions": len(resolved),
+            "skipped_rows": table.skipped,
+            "sampler": sampler.model_dump() if model is not None else None,
+            "methods": rows,
+            "model_fits": fits,
+        }
+        if args.plot:
+            out["plot"] = str(args.plot)
+        print(json.dumps(_json_safe(out), indent=2))
+        return 0
+
+    print(
+        f"backtest {args.file}: {table.n_questions} questions ({len(resolved)} resolved), "
+        f"{table.n_forecasts} forecasts, {len(table.forecaster_ids)} forecasters; "
+        f"{len(folds)} folds by question, seed {args.seed}"
+    )
+    print(
+        "held-out scores of each forecaster's latest forecasts "
+        "(lower is better, except sharpness; * best Brier)"
+    )
+    print(f"  {'method':<20} {'brier':>8} {'log':>8} {'ece':>8} {'sharp':>8} {'n':>6}")
+    best_brier = min(s.brier for s in scores)
+    for s in scores:
+        mark = "*" if s.brier == best_brier else " "
+        print(
+            f"{mark} {s.name:<20} {s.brier:8.4f} {s.log_score:8.4f} {s.ece:8.4f}"
+            f" {s.sharpness:8.4f} {s.n:>6}"
+        )
+    if fits:
+        print(
+            f"\nmodel fits (chains {sampler.chains}, tune {sampler.tune}, draws {sampler.draws}):"
+        )
+        print(
+            f"  {'fold':>4} {'train':>6} {'held':>5} {'R-hat':>6} {'ESS':>6} {'div':>4}"
+            f" {'tries':>5} {'seconds':>8}  publishable"
+        )
+        for f in fits:
+            print(
+                f"  {f['fold'] + 1:>4} {f['train_questions']:>6} {f['heldout_questions']:>5}"
+                f" {f['max_rhat']:6.3f} {f['min_ess_bulk']:6.0f} {f['divergences']:>4}"
+                f" {f['attempts']:>5} {f['seconds']:8.1f}  "
+                + ("yes" if f["publishable"] else "NO: " + "; ".join(f["reasons"]))
+            )
+    if args.plot:
+        print(f"\nreliability diagram saved to {args.plot}")
+    return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become null: JSON has no such numbers."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _announce_folds(method: Any, n_folds: int, *, enabled: bool) -> Any:
+    """Wrap a backtest method so that each fold's start and end are told on stderr."""
+    import time
+
+    calls = [0]
+
+    def announced(train: Any, heldout: Any) -> Any:
+        calls[0] += 1
+        _say(
+            f"fold {calls[0]}/{n_folds}: fitting the model on {train.n_questions} questions, "
+            f"predicting {heldout.n_questions}",
+            enabled=enabled,
+        )
+        started = time.perf_counter()
+        p = method(train, heldout)
+        _say(
+            f"fold {calls[0]}/{n_folds}: done in {time.perf_counter() - started:.1f} s",
+            enabled=enabled,
+        )
+        return p
+
+    return announced
+
+
+def _plot_reliability(scores: list[Any], path: Path) -> None:
+    """Reliability diagram of the model and the best reference method by Brier score."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from models.scoring import reliability_table
+
+    references = [s for s in scores if s.name != MODEL_METHOD and not math.isnan(s.brier)]
+    shown = [s for s in scores if s.name == MODEL_METHOD]
+    if references:
+        shown.append(min(references, key=lambda s: s.brier))
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
+    for s, marker in zip(shown, ("o", "s"), strict=False):
+        if s.n == 0:
+            continue
+        t = reliability_table(s.probability, s.outcome)
+        used = t.count > 0
+        ax.plot(
+            t.mean_forecast[used],
+            t.observed_frequency[used],
+            marker=marker,
+            label=f"{s.name} (Brier {s.brier:.4f}, ECE {s.ece:.3f})",
+        )
+        for x, y, n in zip(
+            t.mean_forecast[used], t.observed_frequency[used], t.count[used], strict=True
+        ):
+            ax.annotate(
+                str(int(n)), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7
+            )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("forecast probability (bin mean)")
+    ax.set_ylabel("observed frequency of yes")
+    ax.set_title("held-out reliability (numbers: questions per bin)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helsinki", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +410,35 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", type=Path, help="save the posterior (NetCDF) here")
     fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.set_defaults(func=cmd_fit)
+
+    backtest = sub.add_parser(
+        "backtest",
+        help="cross-validate the model against the reference rules on a forecasts CSV",
+    )
+    backtest.add_argument("file", type=Path, metavar="FILE.csv", help="forecasts CSV")
+    backtest.add_argument("--folds", type=int, default=5, help="folds by question (default 5)")
+    backtest.add_argument("--seed", type=int, default=0, help="seed of the folds (default 0)")
+    backtest.add_argument("--json", action="store_true", help="print one JSON object")
+    backtest.add_argument("--plot", type=Path, help="save a reliability diagram (PNG) here")
+    backtest.add_argument(
+        "--skip-bad", action="store_true", help="skip bad rows (and count them) instead of failing"
+    )
+    backtest.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="METHOD",
+        help="methods to compare (default: every reference rule and the model)",
+    )
+    backtest.add_argument(
+        "--model-config",
+        type=Path,
+        metavar="MODEL.yaml",
+        help="hyperpriors and sampler settings (default: models.config.ModelConfig())",
+    )
+    backtest.add_argument("--draws", type=int, help="draws per chain (default: the model's)")
+    backtest.add_argument("--tune", type=int, help="tuning steps per chain (default: the model's)")
+    backtest.add_argument("--chains", type=int, help="chains (default: the model's)")
+    backtest.set_defaults(func=cmd_backtest)
     return parser
 
 

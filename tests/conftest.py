@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
+# PyTensor reads its flags at import: point its compile cache at the repo's var/ first, so
+# that a second run of the suite does not pay for compiling the model again.
+_CACHE = Path(__file__).resolve().parents[1] / "var" / "cache" / "pytensor"
+_CACHE.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={_CACHE}")
+
+import pytest  # noqa: E402
 
 #: The shared data folder sits beside the repository (``/work/shared/data`` next to
 #: ``/work/main``; in CI a copy of ``shared/`` beside the clone).

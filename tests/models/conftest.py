@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import pytest
 
-# PyTensor reads its flags at import: point its compile cache at the repo's var/ first.
-_cache = Path(__file__).resolve().parents[2] / "var" / "cache" / "pytensor"
-_cache.mkdir(parents=True, exist_ok=True)
-os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={_cache}")
-
-import pytest  # noqa: E402
-
-from models.config import ModelConfig, SamplerSettings  # noqa: E402
+from models.config import ModelConfig, SamplerSettings
 
 
 @pytest.fixture

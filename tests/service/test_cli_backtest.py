@@ -1,0 +1,182 @@
+"""``helsinki backtest``: the model against the reference rules on simulated forecasters."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.backtest import ModelMethod, mask_outcomes, model_method
+from models.config import SamplerSettings
+from models.history import read_forecasts_csv, to_forecast_data
+from service.cli import main
+
+#: Small sampler settings: enough for stable posterior means, quick in a test.
+QUICK = ["--chains", "2", "--draws", "300", "--tune", "300"]
+
+#: Every key of the ``--json`` object, and of each method's row.
+JSON_KEYS = {
+    "dataset",
+    "questions",
+    "forecasts",
+    "forecasters",
+    "folds",
+    "seed",
+    "methods",
+    "model_fits",
+}
+METHOD_KEYS = {"name", "brier", "log_score", "ece", "sharpness", "n"}
+
+#: Simulated forecasters: (discrimination alpha, bias beta, noise sigma) on the log-odds
+#: scale, a forecast's log-odds being ``alpha * z + beta + N(0, sigma)`` for true log-odds z.
+FORECASTERS = {
+    "sharp": (1.0, 0.0, 0.3),
+    "optimist": (1.0, 1.5, 0.4),  # says yes 1.5 log-odds too readily on everything
+    "pessimist": (1.0, -0.8, 0.4),
+    "timid-a": (0.5, 0.0, 0.3),  # under-confident: halves the log-odds
+    "timid-b": (0.5, 0.3, 0.5),
+    "noisy-a": (1.0, 0.0, 1.5),
+    "noisy-b": (0.8, 0.5, 1.2),
+    "decent": (0.9, -0.2, 0.6),
+}
+
+
+def write_simulated_csv(path: Path, n_questions: int = 60, seed: int = 7) -> Path:
+    """Questions with true log-odds z ~ N(-1, 1.5^2), outcomes drawn from expit(z)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(-1.0, 1.5, n_questions)
+    outcome = (rng.random(n_questions) < 1.0 / (1.0 + np.exp(-z))).astype(int)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["question_id", "forecaster_id", "probability", "outcome", "created_at"])
+        for i in range(n_questions):
+            for name, (alpha, beta, sigma) in FORECASTERS.items():
+                x = alpha * z[i] + beta + rng.normal(0.0, sigma)
+                p = 1.0 / (1.0 + math.exp(-x))
+                writer.writerow([f"q{i:03d}", name, f"{p:.4f}", outcome[i], "2025-01-01T00:00:00Z"])
+    return path
+
+
+@pytest.fixture(scope="module")
+def simulated_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_simulated_csv(tmp_path_factory.mktemp("backtest") / "simulated.csv")
+
+
+@pytest.fixture(scope="module")
+def backtest_json(simulated_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One seeded backtest run, shared by the assertions below (sampling is the slow part)."""
+    plot = tmp_path_factory.mktemp("plot") / "reliability.png"
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["backtest", str(simulated_csv), "--json", "--plot", str(plot), *QUICK])
+    assert code == 0
+    result = json.loads(out.getvalue())
+    result["_plot_path"] = str(plot)
+    return result
+
+
+def test_json_has_every_key(backtest_json: dict) -> None:
+    assert JSON_KEYS <= set(backtest_json)
+    assert backtest_json["questions"] == 60
+    assert backtest_json["forecasters"] == len(FORECASTERS)
+    assert backtest_json["forecasts"] == 60 * len(FORECASTERS)
+    assert backtest_json["folds"] == 5
+    assert backtest_json["seed"] == 0
+    names = [m["name"] for m in backtest_json["methods"]]
+    assert "model" in names and "mean" in names
+    for row in backtest_json["methods"]:
+        assert set(row) == METHOD_KEYS
+        assert row["n"] == 60
+    assert len(backtest_json["model_fits"]) == 5
+    for fit in backtest_json["model_fits"]:
+        assert {"publishable", "divergences", "max_rhat", "seconds"} <= set(fit)
+
+
+def test_model_beats_the_mean_probability(backtest_json: dict) -> None:
+    brier = {m["name"]: m["brier"] for m in backtest_json["methods"]}
+    # The model learns the optimist's bias and the timid forecasters' under-confidence; the
+    # plain mean of probabilities cannot.
+    assert brier["model"] < brier["mean"]
+
+
+def test_plot_writes_a_png(backtest_json: dict) -> None:
+    png = Path(backtest_json["_plot_path"]).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_text_output_lists_methods_and_fits(
+    simulated_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["backtest", str(simulated_csv), "--folds", "2", "--methods", "mean", "model", *QUICK]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "mean" in out and "model" in out
+    assert "model fits" in out
+
+
+def test_json_via_capsys(simulated_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["backtest", str(simulated_csv), "--json", "--methods", "mean", "median"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert JSON_KEYS <= set(result)
+    assert result["model_fits"] == []
+    assert [m["name"] for m in result["methods"]] == ["mean", "median"]
+
+
+def test_malformed_csv_exits_2_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "question_id,forecaster_id,probability,outcome,created_at\n"
+        "q1,a,0.2,0,2025-01-01T00:00:00Z\n"
+        "q1,b,1.7,0,2025-01-01T00:00:00Z\n"
+        "q2,a,0.6,1,2025-01-01T00:00:00Z\n"
+    )
+    code = main(["backtest", str(bad), "--methods", "mean"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "line 3" in err and "probability" in err
+
+
+def test_skip_bad_skips_and_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = ["question_id,forecaster_id,probability,outcome,created_at"]
+    rows += [f"q{i},a,0.{i % 9 + 1},{i % 2},2025-01-01T00:00:00Z" for i in range(6)]
+    rows.insert(3, "q9,a,not-a-number,1,2025-01-01T00:00:00Z")
+    path = tmp_path / "some-bad.csv"
+    path.write_text("\n".join(rows) + "\n")
+    code = main(["backtest", str(path), "--skip-bad", "--folds", "2", "--methods", "mean"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "skipped 1 bad row" in captured.err
+
+
+def test_unknown_method_exits_2(simulated_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", str(simulated_csv), "--methods", "oracle"]) == 2
+    assert "oracle" in capsys.readouterr().err
+
+
+def test_heldout_outcomes_never_reach_the_model(simulated_csv: Path) -> None:
+    table = read_forecasts_csv(simulated_csv)
+    heldout_ids = list(table.question_ids[:10])
+    masked = mask_outcomes(table, heldout_ids)
+    heldout = masked.select_questions(heldout_ids)
+    # NaN outcomes give no Resolution, with or without include_outcomes_for.
+    assert to_forecast_data(heldout).resolutions == ()
+    train = masked.select_questions(table.question_ids[10:])
+    method = model_method(sampler=SamplerSettings(chains=2, tune=100, draws=100, retries=0))
+    assert isinstance(method, ModelMethod)
+    p = method(train, heldout)
+    assert p.shape == (10,) and np.all((p > 0) & (p < 1))
+    assert len(method.fits) == 1
+    assert method.fits[0].heldout_questions == 10
+    assert method.fits[0].train_questions == 50

@@ -1,0 +1,72 @@
+"""`helsinki fit`: the catalog (plus history) fitted, printed as a table or one JSON object."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.catalog import load_catalog
+from service.cli import DEFAULT_PRIORS, main
+
+
+@pytest.fixture
+def quick_priors(tmp_path: Path) -> Path:
+    """The real catalog with a shorter sampler, so the test is quick."""
+    dest = tmp_path / "priors"
+    shutil.copytree(DEFAULT_PRIORS, dest)
+    model = dest / "model.yaml"
+    text = model.read_text()
+    text = text.replace("  tune: 1000 ", "  tune: 400 ").replace("  draws: 1000 ", "  draws: 400 ")
+    model.write_text(text)
+    return dest
+
+
+def test_fit_json_gives_every_catalog_question_a_probability(quick_priors, tmp_path, capsys):
+    out = tmp_path / "fit.nc"
+    code = main(["fit", "--priors", str(quick_priors), "--json", "--out", str(out)])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == (0 if payload["diagnostics"]["publishable"] else 1)
+    assert set(payload) >= {"fit_id", "created_at", "diagnostics", "questions"}
+    assert set(payload["diagnostics"]) >= {"max_rhat", "min_ess_bulk", "divergences", "publishable"}
+    ids = [q["id"] for q in payload["questions"]]
+    assert ids == [q.id for q in load_catalog(quick_priors).questions]
+    for q in payload["questions"]:
+        lo, hi = q["interval"]
+        assert 0 < lo < q["probability"] < hi < 1
+        assert q["interval_prob"] == 0.9 and q["title"]
+    assert out.exists() and payload["artifact"] == str(out)
+
+
+def test_fit_with_history_reports_what_it_learned_about_forecasters(quick_priors, tmp_path, capsys):
+    csv = tmp_path / "history.csv"
+    rng = np.random.default_rng(0)
+    rows = ["question_id,forecaster_id,probability,outcome,created_at,group"]
+    # "hi" says about 0.9 and "lo" about 0.1 whatever happens; "mid" tracks the outcome.
+    for i in range(16):
+        outcome = 1 if i < 4 else 0
+        centres = {"hi": 2.2, "lo": -2.2, "mid": 1.0 if outcome else -1.5}
+        for who, c in centres.items():
+            p = 1 / (1 + np.exp(-(c + rng.normal(0, 0.6))))
+            rows.append(f"h{i},{who},{p:.4f},{outcome},2024-01-01T00:00:00Z,test")
+    csv.write_text("\n".join(rows) + "\n")
+    main(["fit", "--priors", str(quick_priors), "--history", str(csv), "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    learned = {f["forecaster_id"]: f for f in payload["forecasters"]}
+    assert set(learned) >= {"hi", "lo", "mid"}
+    # "mid" discriminates between outcomes, "hi" and "lo" do not; "hi" leans up.
+    assert learned["mid"]["alpha"]["mean"] > learned["hi"]["alpha"]["mean"]
+    assert learned["mid"]["alpha"]["mean"] > learned["lo"]["alpha"]["mean"]
+    assert learned["hi"]["beta"]["mean"] > learned["mid"]["beta"]["mean"] > learned["lo"]["beta"]["mean"]
+    assert "alpha_bar" in payload["population"]
+
+
+def test_fit_refuses_a_broken_catalog(tmp_path, capsys):
+    dest = tmp_path / "priors"
+    shutil.copytree(DEFAULT_PRIORS, dest)
+    (dest / "questions.yaml").write_text("questions: [{id: x}]\n")
+    assert main(["fit", "--priors", str(dest)]) == 2
+    assert "questions.yaml" in capsys.readouterr().err
