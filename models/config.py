@@ -49,6 +49,8 @@ class ForecasterPriors(_Strict):
     bias_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
     log_noise_mean: NormalPrior = NormalPrior(mu=0.0, sigma=0.5)
     log_noise_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
+    #: Noise every statement has, added in quadrature: people state round numbers.
+    noise_floor: float = Field(0.3, ge=0)
 
 
 def _default_weights() -> dict[str, BetaPrior]:

@@ -75,7 +75,7 @@ POSTERIOR_VARS = (
 
 #: A question with at least this many forecasts, or a forecaster with at least this many,
 #: is sampled in the centred parametrisation (its data outweighs its prior).
-CENTRE_QUESTION_AT = 3
+CENTRE_QUESTION_AT = 10
 CENTRE_FORECASTER_AT = 50
 
 # --------------------------------------------------------------------------------------
@@ -302,7 +302,7 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         # Forecasts: m = a_e * alpha_bar * theta(t) + beta_e = a_e * (phi + alpha_bar A w) + beta_e.
         phi_obs = phi[obs_q] + alpha_bar * pt.dot(obs_a, w)
         mean_obs = rel_a[obs_e] * phi_obs + beta[obs_e]
-        sd_obs = pt.sqrt(sigma[obs_e] ** 2 + obs_s**2)
+        sd_obs = pt.sqrt(sigma[obs_e] ** 2 + obs_s**2 + fp.noise_floor**2)
         pm.Potential("forecasts", pm.logp(pm.Normal.dist(mean_obs, sd_obs), obs_m).sum())
 
         # Outcomes.
@@ -556,6 +556,7 @@ class Posterior:
         """Per-draw log-likelihood of the forecasts and outcomes on ``question_ids``."""
         q_index = {q: i for i, q in enumerate(self.question_ids)}
         rng = np.random.default_rng(0)
+        floor = self.config.forecaster.noise_floor
         total = np.zeros(self.n_samples)
         fcs = [f for f in data.forecasts if f.question_id in question_ids]
         if fcs:
@@ -566,7 +567,7 @@ class Posterior:
             for j, f in enumerate(fcs):
                 par = self._forecaster_params(f.forecaster_id, rng)
                 mean = par["alpha"] * theta_t[:, j] + par["beta"]
-                var = par["sigma"] ** 2 + f.logit_spread**2
+                var = par["sigma"] ** 2 + f.logit_spread**2 + floor**2
                 total += -0.5 * ((f.logit_center - mean) ** 2 / var + np.log(2 * np.pi * var))
         res = [r for r in data.resolutions if r.question_id in question_ids]
         if res:

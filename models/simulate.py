@@ -62,7 +62,8 @@ def simulate(
     if theta is None:
         mu = rng.normal(qp.base_logit.mu, qp.base_logit.sigma)
         gsd = abs(rng.normal(0, qp.group_sd.sigma))
-        mu_g = mu + gsd * rng.standard_normal(ng)
+        # As in the model, a single group has no offset of its own.
+        mu_g = mu + (gsd * rng.standard_normal(ng) if ng > 1 else np.zeros(1))
         tau_g = np.abs(rng.normal(0, qp.question_sd.sigma, ng))
         groups = np.arange(nq) % ng
         theta = mu_g[groups] + tau_g[groups] * rng.standard_normal(nq)
@@ -116,7 +117,8 @@ def simulate(
         for j, e in enumerate(who):
             day = float(rng.uniform(0, 100)) if n_ev else float(j)
             offset = sum(w[r] * lr for d, r, lr in ev_items if d <= day)
-            m = alpha[e] * (theta[q] + offset) + beta[e] + sigma[e] * rng.standard_normal()
+            noise = np.hypot(sigma[e], fp.noise_floor)
+            m = alpha[e] * (theta[q] + offset) + beta[e] + noise * rng.standard_normal()
             forecasts.append(Forecast(qid, f"f{e:04d}", EPOCH + timedelta(days=day), float(m)))
     outcome = (rng.random(nq) < expit(theta_now)).astype(int)
     resolutions = [
