@@ -23,9 +23,9 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Until the HTTP service lands, "serve" fits the catalog and prints the forecasts.
+# The API on 127.0.0.1:8000 (OpenAPI at /docs) and its fit worker; Ctrl-C stops both.
 serve: venv
-	$(VENV)/bin/helsinki fit
+	$(VENV)/bin/helsinki serve
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -170,7 +170,7 @@ class ModelFitRecord:
     attempts : int
         Sampling attempts (a fit that fails the checks is retried).
     sampling_seconds : float
-        Time spent sampling (all attempts).
+        Time spent sampling in the last attempt (the one whose draws are kept).
     seconds : float
         Wall time of the whole fold: building the data, compiling, sampling, predicting.
     reasons : tuple of str

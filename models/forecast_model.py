@@ -249,7 +249,9 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         )
         alpha_bar = pm.Deterministic("alpha_bar", pt.exp(log_alpha_bar))
         log_a_sd = pm.HalfNormal("log_a_sd", fp.log_discrimination_sd.sigma)
-        log_a = _partially_centred("log_a", 0.0, log_a_sd, forecaster_centred, FORECASTER_DIM)
+        # Discrimination is always non-centred: its population spread is small (forecasters
+        # differ little in it), which is where a centred parametrisation funnels.
+        log_a = _partially_centred("log_a", 0.0, log_a_sd, 0.0, FORECASTER_DIM)
         rel_a = pt.exp(log_a)
         pm.Deterministic("alpha", alpha_bar * rel_a, dims=FORECASTER_DIM)
         beta_mu = pm.Normal("beta_mu", fp.bias_mean.mu, fp.bias_mean.sigma)

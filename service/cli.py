@@ -398,6 +398,68 @@ def _plot_reliability(scores: list[Any], path: Path) -> None:
     plt.close(fig)
 
 
+# --- the service: serve, worker, keys (logic in service/serving.py) ---------------------
+
+
+def _service_settings(args: argparse.Namespace) -> Any:
+    import logging
+
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    overrides = {
+        k: v
+        for k, v in (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None)))
+        if v is not None
+    }
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SystemExit(f"helsinki: bad settings: {exc.errors()[0]['msg']}") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service.serving import serve
+
+    serve(_service_settings(args))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from service.serving import run_worker_alone
+
+    run_worker_alone(_service_settings(args))
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from service.serving import create_key
+
+    key = create_key(_service_settings(args), args.role, args.name)
+    print(f"created a {args.role} key for {args.name!r}; it is shown once, store it now:")
+    print(key)
+    return 0
+
+
+def _add_service_commands(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve", help="migrate, load the catalog, run the API and the fit worker"
+    )
+    serve.add_argument("--host", help="bind address (default HELSINKI_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default HELSINKI_PORT or 8000)")
+    serve.set_defaults(func=cmd_serve)
+    worker = sub.add_parser("worker", help="run the fit worker alone")
+    worker.set_defaults(func=cmd_worker)
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key; prints it alone on the last line")
+    create.add_argument("--role", required=True, choices=["reader", "forecaster", "admin"])
+    create.add_argument("--name", required=True, help="who holds it (recorded with every write)")
+    create.set_defaults(func=cmd_keys_create)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helsinki", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -439,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--tune", type=int, help="tuning steps per chain (default: the model's)")
     backtest.add_argument("--chains", type=int, help="chains (default: the model's)")
     backtest.set_defaults(func=cmd_backtest)
+    _add_service_commands(sub)
     return parser
 
 

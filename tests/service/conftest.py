@@ -9,3 +9,185 @@ from pathlib import Path
 _cache = Path(__file__).resolve().parents[2] / "var" / "cache" / "pytensor"
 _cache.mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={_cache}")
+
+
+# --- the API: a real app on a real, migrated database ------------------------------------
+
+import dataclasses  # noqa: E402
+import shutil  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+
+import pytest  # noqa: E402
+
+TINY_PRIORS = Path(__file__).resolve().parent / "tiny_priors"
+POSTGRES_ENV = "HELSINKI_TEST_POSTGRES_URL"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PostgreSQL tests run when HELSINKI_TEST_POSTGRES_URL is set or `-m postgres` asks for
+    them (and then fail, not skip, without the URL); otherwise they are deselected."""
+    if os.environ.get(POSTGRES_ENV) or "postgres" in (config.getoption("-m") or ""):
+        return
+    kept = [i for i in items if i.get_closest_marker("postgres") is None]
+    dropped = [i for i in items if i.get_closest_marker("postgres") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def relaxed_config():  # type: ignore[no-untyped-def]
+    """The tiny catalog's config with publish criteria relaxed: 2 chains x 200 draws cannot
+    meet the real thresholds (ESS 400, no divergences), and these tests are about the service,
+    not about convergence (tests/models covers that)."""
+    from models.catalog import load_catalog
+    from models.config import PublishCriteria
+
+    config = load_catalog(TINY_PRIORS).model_config
+    return config.model_copy(
+        update={
+            "publish": PublishCriteria(max_rhat=1.5, min_ess_bulk=10, max_divergences=1_000_000)
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def published_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real (tiny) fit of the tiny catalog, shared by the tests that need a posterior."""
+    from models.artifacts import save
+    from models.catalog import load_catalog
+    from models.forecast_model import ForecastModel
+
+    config = relaxed_config()
+    data = load_catalog(TINY_PRIORS).to_forecast_data()
+    posterior = ForecastModel(config).fit(data)
+    assert posterior.diagnostics.publishable, posterior.diagnostics.reasons
+    posterior = dataclasses.replace(posterior, fit_id="fit-fixture")
+    return save(posterior, tmp_path_factory.mktemp("artifact") / "tiny.nc")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'helsinki.db'}"
+        return
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.fail(f"{POSTGRES_ENV} is not set: PostgreSQL tests need a server", pytrace=False)
+    import psycopg
+
+    name = "helsinki_test_" + uuid.uuid4().hex[:10]
+    admin = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    head, _, _ = admin.rpartition("/")
+    yield f"{head}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
+    from service.settings import Settings
+
+    return Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        priors_dir=TINY_PRIORS,
+        poll_seconds=0.2,
+        heartbeat_seconds=0.2,
+        stale_job_seconds=30,
+        max_body_bytes=4096,
+    )
+
+
+@pytest.fixture
+def prepared(settings):  # type: ignore[no-untyped-def]
+    """Migrated by Alembic, with the tiny catalog loaded (as on first start)."""
+    from service.serving import prepare_database
+
+    prepare_database(settings)
+    return settings
+
+
+@dataclass
+class Keys:
+    reader: str
+    forecaster: str
+    admin: str
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {getattr(self, role)}"}
+
+
+@pytest.fixture
+def keys(prepared) -> Keys:  # type: ignore[no-untyped-def]
+    from service.serving import create_key
+
+    return Keys(
+        reader=create_key(prepared, "reader", "rita"),
+        forecaster=create_key(prepared, "forecaster", "fred"),
+        admin=create_key(prepared, "admin", "ada"),
+    )
+
+
+def publish_artifact(settings, artifact: Path, fit_id: str = "fit-fixture") -> str:  # type: ignore[no-untyped-def]
+    """Record a copy of ``artifact`` as the latest published fit (as the worker would)."""
+    from service.live import sha256_of
+    from service.store.database import make_engine, make_session_factory
+    from service.store.tables import FitRow
+
+    dest = settings.artifacts_dir / f"{fit_id}.nc"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(artifact, dest)
+    engine = make_engine(settings)
+    with make_session_factory(engine)() as session:
+        now = datetime.now(UTC)
+        session.add(
+            FitRow(
+                id=fit_id,
+                status="published",
+                started_at=now,
+                finished_at=now,
+                published_at=now,
+                seconds=1.0,
+                diagnostics={"publishable": True},
+                inputs={"fixture": True},
+                artifact_path=str(dest),
+                artifact_sha256=sha256_of(dest),
+            )
+        )
+        session.commit()
+    engine.dispose()
+    return fit_id
+
+
+@pytest.fixture
+def published(prepared, published_artifact: Path):  # type: ignore[no-untyped-def]
+    """The prepared database with a published fit of the tiny catalog."""
+    publish_artifact(prepared, published_artifact)
+    return prepared
+
+
+@pytest.fixture
+def client(prepared, keys):  # type: ignore[no-untyped-def]
+    """TestClient of the real app (lifespan run) on the prepared database, no published fit."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app(prepared)) as c:
+        yield c
+
+
+@pytest.fixture
+def live_client(published, keys):  # type: ignore[no-untyped-def]
+    """TestClient of the real app with the tiny catalog's fit published and loaded."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app(published)) as c:
+        yield c

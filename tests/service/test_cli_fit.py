@@ -60,7 +60,11 @@ def test_fit_with_history_reports_what_it_learned_about_forecasters(quick_priors
     # "mid" discriminates between outcomes, "hi" and "lo" do not; "hi" leans up.
     assert learned["mid"]["alpha"]["mean"] > learned["hi"]["alpha"]["mean"]
     assert learned["mid"]["alpha"]["mean"] > learned["lo"]["alpha"]["mean"]
-    assert learned["hi"]["beta"]["mean"] > learned["mid"]["beta"]["mean"] > learned["lo"]["beta"]["mean"]
+    assert (
+        learned["hi"]["beta"]["mean"]
+        > learned["mid"]["beta"]["mean"]
+        > learned["lo"]["beta"]["mean"]
+    )
     assert "alpha_bar" in payload["population"]
 
 

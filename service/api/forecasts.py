@@ -1,0 +1,49 @@
+"""/v1/questions/{id}/forecast: the current forecast (ETag), one at a past time, the history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from service.api.deps import LiveDep, ReaderDep, SessionDep
+from service.api.responses import PROBLEMS, etagged
+from service.domain import forecasts
+from service.schemas.forecasts import ForecastHistoryPublic, ForecastPublic
+
+router = APIRouter(prefix="/v1/questions", tags=["forecasts"], responses=PROBLEMS)
+
+
+@router.get("/{question_id}/forecast", response_model=ForecastPublic)
+def get_forecast(
+    question_id: str,
+    request: Request,
+    session: SessionDep,
+    live: LiveDep,
+    _: ReaderDep,
+    at: Annotated[datetime | None, Query(description="a past time (ISO 8601)")] = None,
+) -> Response:
+    """The question's forecast now, or at `at`; send If-None-Match for a 304."""
+    if at is None:
+        public, etag = forecasts.get_current_forecast(session, question_id)
+    else:
+        public, etag = forecasts.get_forecast_at(session, live, question_id, at)
+    return etagged(request, public.model_dump(mode="json"), etag)
+
+
+@router.get("/{question_id}/forecast/history", response_model=ForecastHistoryPublic)
+def get_forecast_history(
+    question_id: str,
+    request: Request,
+    session: SessionDep,
+    _: ReaderDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> Response:
+    """Every forecast served for the question, oldest first, each with its cause."""
+    history = forecasts.get_forecast_history(session, question_id, since, until, limit)
+    last = history.items[-1].event_id if history.items else 0
+    etag = f'"fhh-{question_id}-{last}-{since}-{until}-{limit}"'.replace(" ", "_")
+    return etagged(request, history.model_dump(mode="json"), etag)

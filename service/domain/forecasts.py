@@ -1,0 +1,122 @@
+"""Reading forecasts: the latest served (from history), one at a past time, the history."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from models.constants import KHAT_THRESHOLD
+from service.errors import NoPublishedFit, NotFound
+from service.live import LiveForecasts
+from service.schemas.forecasts import (
+    Cause,
+    ForecastHistoryPoint,
+    ForecastHistoryPublic,
+    ForecastPublic,
+)
+from service.store.repositories import ForecastHistoryRepository, QuestionRepository
+from service.store.tables import ForecastHistoryRow, QuestionRow
+
+
+def _khat(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def forecast_public(row: ForecastHistoryRow) -> ForecastPublic:
+    return ForecastPublic(
+        question_id=row.question_id,
+        probability=row.probability,
+        interval=(row.interval_low, row.interval_high),
+        interval_prob=row.interval_prob,
+        median=row.median,
+        tier=row.tier,  # type: ignore[arg-type]
+        fit_id=row.fit_id,
+        computed_at=row.computed_at,
+        cause=Cause(type=row.cause_type, id=row.cause_id),  # type: ignore[arg-type]
+        khat=_khat(row.khat),
+        needs_refit=row.khat is not None and not row.khat <= KHAT_THRESHOLD,
+    )
+
+
+def etag_of_history_row(row: ForecastHistoryRow) -> str:
+    return f'"fh-{row.id}"'
+
+
+def get_question_or_404(session: Session, question_id: str) -> QuestionRow:
+    row = QuestionRepository(session).get_by_id(question_id)
+    if row is None:
+        raise NotFound(
+            f"no question {question_id!r}; list them with GET /v1/questions (ids are slugs)"
+        )
+    return row
+
+
+def get_current_forecast(session: Session, question_id: str) -> tuple[ForecastPublic, str]:
+    """The latest forecast served for the question, and its ETag."""
+    get_question_or_404(session, question_id)
+    row = ForecastHistoryRepository(session).get_latest_of_question(question_id)
+    if row is None:
+        raise NoPublishedFit(
+            f"question {question_id!r} has no forecast yet: it waits for a published fit "
+            "(see GET /v1/fits/latest)"
+        )
+    return forecast_public(row), etag_of_history_row(row)
+
+
+def get_forecast_at(
+    session: Session, live: LiveForecasts, question_id: str, at: datetime
+) -> tuple[ForecastPublic, str]:
+    """The probability at a past time under the current posterior (evidence up to ``at``)."""
+    get_question_or_404(session, question_id)
+    with live.lock:
+        posterior = live.current
+    if posterior is None or question_id not in posterior.question_ids:
+        raise NoPublishedFit(f"question {question_id!r} has no forecast yet")
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    (f,) = posterior.predict([question_id], at=at)
+    version = f"{posterior.fit_id}|{len(posterior.updates)}|{at.isoformat()}|{question_id}"
+    etag = '"at-' + hashlib.sha256(version.encode()).hexdigest()[:24] + '"'
+    public = ForecastPublic(
+        question_id=question_id,
+        probability=f.probability,
+        interval=f.interval,
+        interval_prob=f.interval_prob,
+        median=f.median,
+        tier=posterior.tier,  # type: ignore[arg-type]
+        fit_id=posterior.fit_id,
+        computed_at=datetime.now(UTC),
+        cause=Cause(
+            type="as-of", id=posterior.updates[-1] if posterior.updates else posterior.fit_id
+        ),
+        khat=_khat(posterior.khat),
+        needs_refit=posterior.needs_refit(),
+        at=at,
+    )
+    return public, etag
+
+
+def get_forecast_history(
+    session: Session,
+    question_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> ForecastHistoryPublic:
+    get_question_or_404(session, question_id)
+    rows = ForecastHistoryRepository(session).list_of_question_between(
+        question_id, since, until, limit
+    )
+    return ForecastHistoryPublic(
+        question_id=question_id,
+        items=[
+            ForecastHistoryPoint(
+                **forecast_public(r).model_dump(),
+                event_id=r.id,
+                previous_probability=r.previous_probability,
+            )
+            for r in rows
+        ],
+    )

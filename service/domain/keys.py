@@ -1,0 +1,60 @@
+"""API keys: random 32-byte tokens, stored as HMAC-SHA256 with the service secret."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from service.settings import Settings
+from service.store.repositories import ApiKeyRepository
+from service.store.tables import ApiKeyRow
+
+Role = Literal["reader", "forecaster", "admin"]
+ROLES: tuple[Role, ...] = ("reader", "forecaster", "admin")
+KEY_PREFIX = "hk_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an API key's id, name and role (anonymous has id 0)."""
+
+    key_id: int
+    name: str
+    role: Role | None
+
+    def may(self, role: Role) -> bool:
+        return self.role is not None and ROLES.index(self.role) >= ROLES.index(role)
+
+    @property
+    def label(self) -> str:
+        """What a write records as its author."""
+        return self.name
+
+
+ANONYMOUS = Principal(0, "anonymous", None)
+
+
+def hash_key(settings: Settings, key: str) -> str:
+    return hmac.new(settings.secret_key.encode(), key.encode(), hashlib.sha256).hexdigest()
+
+
+def create_api_key(session: Session, settings: Settings, role: Role, name: str) -> str:
+    """Store a new key and return it; it is shown once and cannot be recovered."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    ApiKeyRepository(session).add(ApiKeyRow(name=name, role=role, key_hash=hash_key(settings, key)))
+    session.commit()
+    return key
+
+
+def principal_of_key(session: Session, settings: Settings, key: str) -> Principal | None:
+    row = ApiKeyRepository(session).get_active_by_hash(hash_key(settings, key))
+    if row is None:
+        return None
+    return Principal(row.id, row.name, row.role)  # type: ignore[arg-type]

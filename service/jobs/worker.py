@@ -1,0 +1,231 @@
+"""The fit worker: claims jobs from the database, fits, publishes only publishable fits.
+
+The only caller of ``ForecastModel.fit``. The compiled sampler is cached per process by
+``models.forecast_model.COMPILED``, so a long-running worker compiles once per model
+structure. A fit that raises, or is not publishable, is recorded with its reason and
+leaves the last published fit in place; a job whose worker died (stale heartbeat) is
+claimed again, up to ``max_job_attempts``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.artifacts import save
+from models.catalog import load_model_config
+from models.config import ModelConfig, SamplerSettings
+from models.dataset import ForecastData
+from models.forecast_model import ForecastModel, Posterior
+from service.domain.inputs import fit_inputs
+from service.jobs.queue import ClaimedJob, beat, claim_next_job
+from service.live import sha256_of
+from service.settings import Settings
+from service.store.database import make_engine, make_session_factory
+from service.store.repositories import FitJobRepository, FitRepository
+from service.store.tables import FitRow
+
+log = logging.getLogger(__name__)
+
+Fitter = Callable[[ModelConfig, ForecastData], Posterior]
+
+
+class StopSignal(Protocol):
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def model_config_for(settings: Settings) -> ModelConfig:
+    """priors/model.yaml, with the sampler overrides of the settings."""
+    config = load_model_config(settings.priors_dir / "model.yaml")
+    overrides = {
+        k: v
+        for k, v in (
+            ("chains", settings.fit_chains),
+            ("draws", settings.fit_draws),
+            ("tune", settings.fit_tune),
+        )
+        if v is not None
+    }
+    if overrides:
+        sampler = SamplerSettings(**{**config.sampler.model_dump(), **overrides})
+        config = config.model_copy(update={"sampler": sampler})
+    return config
+
+
+def fit_with_model(config: ModelConfig, data: ForecastData) -> Posterior:
+    return ForecastModel(config).fit(data)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def run_fit_job(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    job: ClaimedJob,
+    worker_id: str,
+    *,
+    config: ModelConfig | None = None,
+    fitter: Fitter = fit_with_model,
+) -> FitRow:
+    """Fit the database's current inputs for ``job``; publish the fit if it is publishable.
+
+    Publication is one transaction (fit row published + job done) after the artifact is
+    on disk, so readers see either the old fit or the new one, never half of it.
+    """
+    config = config or model_config_for(settings)
+    fit_id = "fit-" + uuid.uuid4().hex[:12]
+    with session_factory() as session:
+        data, ids = fit_inputs(session, config.probability_eps)
+        FitRepository(session).add(
+            FitRow(
+                id=fit_id,
+                job_id=job.id,
+                status="running",
+                started_at=datetime.now(UTC),
+                inputs={**ids, "job_reason": job.reason},
+                sampler=config.sampler.model_dump(),
+                data_hash=data.content_hash(),
+            )
+        )
+        job_row = FitJobRepository(session).get_by_id(job.id)
+        assert job_row is not None
+        job_row.fit_id = fit_id
+        session.commit()
+
+    stop_beating = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop_beating.wait(settings.heartbeat_seconds):
+            try:
+                with session_factory() as s:
+                    beat(s, job.id, worker_id)
+            except Exception:  # pragma: no cover - a missed beat is retried
+                log.exception("heartbeat of job %s failed", job.id)
+
+    beating = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id}", daemon=True)
+    beating.start()
+    started = time.perf_counter()
+    try:
+        posterior = dataclasses.replace(fitter(config, data), fit_id=fit_id)
+        path = settings.artifacts_dir / f"{fit_id}.nc"
+        save(posterior, path)
+        digest = sha256_of(path)
+        error = None
+    except Exception as exc:
+        log.exception("fit %s (job %s) failed", fit_id, job.id)
+        posterior, error = None, f"{type(exc).__name__}: {exc}"
+    finally:
+        stop_beating.set()
+        beating.join(timeout=5)
+    seconds = time.perf_counter() - started
+    now = datetime.now(UTC)
+    with session_factory() as session:
+        fit = FitRepository(session).get_by_id(fit_id)
+        job_row = FitJobRepository(session).get_by_id(job.id)
+        assert fit is not None and job_row is not None
+        fit.finished_at, fit.seconds = now, seconds
+        if posterior is None:
+            fit.status, fit.reason = "failed", error
+            job_row.status, job_row.error = "failed", error
+        else:
+            diag = posterior.diagnostics
+            fit.diagnostics = _json_safe(diag.to_dict())
+            fit.artifact_path, fit.artifact_sha256 = str(path.resolve()), digest
+            if diag.publishable:
+                fit.status, fit.published_at = "published", now
+            else:
+                fit.status = "rejected"
+                fit.reason = "not publishable: " + "; ".join(diag.reasons)
+            job_row.status = "done"
+        job_row.finished_at = now
+        session.commit()
+        log.info("fit %s: %s in %.1f s", fit_id, fit.status, seconds)
+        return fit
+
+
+def give_up_on_job(session_factory: sessionmaker[Session], job: ClaimedJob, attempts: int) -> None:
+    with session_factory() as session:
+        row = FitJobRepository(session).get_by_id(job.id)
+        assert row is not None
+        row.status, row.finished_at = "failed", datetime.now(UTC)
+        row.error = f"given up after {attempts - 1} attempts whose worker stopped beating"
+        session.commit()
+
+
+def work_once(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    worker_id: str,
+    *,
+    config: ModelConfig | None = None,
+    fitter: Fitter = fit_with_model,
+) -> FitRow | None:
+    """Claim one job and run it; None when there was nothing to do."""
+    with session_factory() as session:
+        job = claim_next_job(session, worker_id, settings.stale_job_seconds)
+    if job is None:
+        return None
+    if job.attempts > settings.max_job_attempts:
+        give_up_on_job(session_factory, job, job.attempts)
+        return None
+    return run_fit_job(settings, session_factory, job, worker_id, config=config, fitter=fitter)
+
+
+def run_worker(settings: Settings, stop: StopSignal) -> None:
+    """Loop until ``stop`` is set: claim a job, fit, publish; sleep when the queue is empty."""
+    for noisy in ("pytensor", "arviz_base", "arviz_stats", "arviz_plots"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    engine = make_engine(settings)
+    session_factory = make_session_factory(engine)
+    worker_id = worker_identity()
+    config = model_config_for(settings)
+    log.info("fit worker %s started", worker_id)
+    try:
+        while not stop.is_set():
+            try:
+                done = work_once(settings, session_factory, worker_id, config=config)
+            except Exception:
+                log.exception("worker loop error; retrying")
+                done = None
+            if done is None:
+                stop.wait(settings.poll_seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+        log.info("fit worker %s stopped", worker_id)
+
+
+def worker_process_main(settings: Settings, stop: Any) -> None:
+    """Entry point of the worker process started by ``helsinki serve``."""
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    # Ctrl-C reaches the whole process group; the parent sets ``stop`` for a clean exit.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    run_worker(settings, stop)

@@ -1,0 +1,64 @@
+"""Elicitations: a probability (with an optional confidence) or quantiles of it."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.schemas.forecasts import ForecastPublic
+
+
+class ElicitationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    probability: float | None = Field(
+        None, gt=0, lt=1, description="P(yes), strictly between 0 and 1"
+    )
+    confidence: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="your probability that P is within a factor of 2 in odds of `probability`",
+    )
+    quantiles: dict[str, float] | None = Field(
+        None,
+        description='three or more quantiles of P, e.g. {"0.1": 0.05, "0.5": 0.2, "0.9": 0.5}',
+    )
+
+    @model_validator(mode="after")
+    def _one_statement(self) -> ElicitationCreate:
+        if (self.probability is None) == (self.quantiles is None):
+            raise ValueError('give either "probability" or "quantiles", not both and not neither')
+        if self.quantiles is not None:
+            if self.confidence is not None:
+                raise ValueError('"confidence" goes with "probability", not with "quantiles"')
+            try:
+                levels = sorted((float(k), v) for k, v in self.quantiles.items())
+            except ValueError:
+                raise ValueError(
+                    'quantile levels must be numbers written as strings, e.g. "0.1"'
+                ) from None
+            for (lo_level, lo), (hi_level, hi) in itertools.pairwise(levels):
+                if not lo < hi:
+                    raise ValueError(
+                        f"quantiles must increase strictly with level: {lo_level:g} -> {lo:g} "
+                        f"but {hi_level:g} -> {hi:g}; put them in order"
+                    )
+            for level, value in levels:
+                if not 0 < value < 1:
+                    raise ValueError(
+                        f"quantile {level:g} is {value:g}: each must be strictly between 0 and 1"
+                    )
+        return self
+
+
+class ElicitationPublic(BaseModel):
+    id: str
+    question_id: str
+    forecaster_id: str
+    fitted: dict[str, Any] = Field(description="the fitted distribution (ElicitationFit)")
+    forecast: ForecastPublic | None
+    needs_refit: bool
+    refit_job_id: int | None

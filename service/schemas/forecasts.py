@@ -1,0 +1,38 @@
+"""Forecasts: a probability with its interval, tier, fit and cause."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Cause(BaseModel):
+    type: Literal["fit", "evidence", "elicitation", "retraction", "as-of"]
+    id: str
+
+
+class ForecastPublic(BaseModel):
+    question_id: str
+    probability: float
+    interval: tuple[float, float]
+    interval_prob: float
+    median: float | None = None
+    tier: Literal["refit", "instant"]
+    fit_id: str
+    computed_at: datetime
+    cause: Cause
+    khat: float | None = None
+    needs_refit: bool = False
+    at: datetime | None = Field(None, description="the past time asked for with ?at=")
+
+
+class ForecastHistoryPoint(ForecastPublic):
+    event_id: int
+    previous_probability: float | None = None
+
+
+class ForecastHistoryPublic(BaseModel):
+    question_id: str
+    items: list[ForecastHistoryPoint]

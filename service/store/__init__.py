@@ -1,0 +1,1 @@
+"""Persistence: tables, repositories (SQL only) and Alembic migrations."""

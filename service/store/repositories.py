@@ -1,0 +1,350 @@
+"""Repositories: SQL only, one class per table family, long explicit method names (polar style).
+
+No business rules here: the service functions in ``service/domain`` decide; these read and write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.store.tables import (
+    ApiKeyRow,
+    ElicitationRow,
+    EvidenceEffectRow,
+    EvidenceRetractionRow,
+    EvidenceRow,
+    FitJobRow,
+    FitRow,
+    ForecastHistoryRow,
+    IdempotencyRow,
+    QuestionRow,
+)
+
+
+class ApiKeyRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: ApiKeyRow) -> ApiKeyRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def get_active_by_hash(self, key_hash: str) -> ApiKeyRow | None:
+        return self.session.scalar(
+            select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
+        )
+
+    def list_all(self) -> Sequence[ApiKeyRow]:
+        return self.session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)).all()
+
+
+class QuestionRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: QuestionRow) -> QuestionRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def get_by_id(self, question_id: str) -> QuestionRow | None:
+        return self.session.get(QuestionRow, question_id)
+
+    def get_by_id_for_update(self, question_id: str) -> QuestionRow | None:
+        return self.session.scalar(
+            select(QuestionRow).where(QuestionRow.id == question_id).with_for_update()
+        )
+
+    def list_page_after_id(self, after_id: str | None, limit: int) -> Sequence[QuestionRow]:
+        stmt = select(QuestionRow).order_by(QuestionRow.id).limit(limit)
+        if after_id is not None:
+            stmt = stmt.where(QuestionRow.id > after_id)
+        return self.session.scalars(stmt).all()
+
+    def list_not_annulled(self) -> Sequence[QuestionRow]:
+        return self.session.scalars(
+            select(QuestionRow).where(QuestionRow.status != "annulled").order_by(QuestionRow.id)
+        ).all()
+
+    def count_all(self) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(QuestionRow)) or 0)
+
+
+class ElicitationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: ElicitationRow) -> ElicitationRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def list_on_questions_not_annulled_in_creation_order(self) -> Sequence[ElicitationRow]:
+        return self.session.scalars(
+            select(ElicitationRow)
+            .join(QuestionRow, QuestionRow.id == ElicitationRow.question_id)
+            .where(QuestionRow.status != "annulled")
+            .order_by(ElicitationRow.created_at, ElicitationRow.id)
+        ).all()
+
+    def get_by_id(self, elicitation_id: str) -> ElicitationRow | None:
+        return self.session.get(ElicitationRow, elicitation_id)
+
+
+class EvidenceRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_with_effects(self, row: EvidenceRow, effects: list[EvidenceEffectRow]) -> EvidenceRow:
+        self.session.add(row)
+        self.session.flush()
+        self.session.add_all(effects)
+        self.session.flush()
+        return row
+
+    def get_by_id(self, evidence_id: str) -> EvidenceRow | None:
+        return self.session.get(EvidenceRow, evidence_id)
+
+    def list_effects_of_evidence(self, evidence_id: str) -> Sequence[EvidenceEffectRow]:
+        return self.session.scalars(
+            select(EvidenceEffectRow)
+            .where(EvidenceEffectRow.evidence_id == evidence_id)
+            .order_by(EvidenceEffectRow.id)
+        ).all()
+
+    def list_not_retracted_with_effects_in_creation_order(
+        self,
+    ) -> list[tuple[EvidenceRow, list[EvidenceEffectRow]]]:
+        retracted = select(EvidenceRetractionRow.evidence_id)
+        rows = self.session.scalars(
+            select(EvidenceRow)
+            .where(EvidenceRow.id.not_in(retracted))
+            .order_by(EvidenceRow.created_at, EvidenceRow.id)
+        ).all()
+        effects: dict[str, list[EvidenceEffectRow]] = {r.id: [] for r in rows}
+        for eff in self.session.scalars(
+            select(EvidenceEffectRow)
+            .where(EvidenceEffectRow.evidence_id.not_in(retracted))
+            .order_by(EvidenceEffectRow.id)
+        ):
+            effects.setdefault(eff.evidence_id, []).append(eff)
+        return [(r, effects[r.id]) for r in rows]
+
+    def count_all(self) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(EvidenceRow)) or 0)
+
+    def get_retraction_of_evidence(self, evidence_id: str) -> EvidenceRetractionRow | None:
+        return self.session.scalar(
+            select(EvidenceRetractionRow).where(EvidenceRetractionRow.evidence_id == evidence_id)
+        )
+
+    def add_retraction(self, row: EvidenceRetractionRow) -> EvidenceRetractionRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+
+class ForecastHistoryRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_all(self, rows: list[ForecastHistoryRow]) -> None:
+        self.session.add_all(rows)
+        self.session.flush()
+
+    def get_latest_of_question(self, question_id: str) -> ForecastHistoryRow | None:
+        return self.session.scalar(
+            select(ForecastHistoryRow)
+            .where(ForecastHistoryRow.question_id == question_id)
+            .order_by(ForecastHistoryRow.id.desc())
+            .limit(1)
+        )
+
+    def get_latest_of_questions(self, question_ids: Sequence[str]) -> dict[str, ForecastHistoryRow]:
+        if not question_ids:
+            return {}
+        latest = (
+            select(func.max(ForecastHistoryRow.id))
+            .where(ForecastHistoryRow.question_id.in_(question_ids))
+            .group_by(ForecastHistoryRow.question_id)
+        )
+        rows = self.session.scalars(
+            select(ForecastHistoryRow).where(ForecastHistoryRow.id.in_(latest))
+        ).all()
+        return {r.question_id: r for r in rows}
+
+    def list_of_question_between(
+        self, question_id: str, since: datetime | None, until: datetime | None, limit: int
+    ) -> Sequence[ForecastHistoryRow]:
+        stmt = select(ForecastHistoryRow).where(ForecastHistoryRow.question_id == question_id)
+        if since is not None:
+            stmt = stmt.where(ForecastHistoryRow.computed_at >= since)
+        if until is not None:
+            stmt = stmt.where(ForecastHistoryRow.computed_at <= until)
+        return self.session.scalars(stmt.order_by(ForecastHistoryRow.id).limit(limit)).all()
+
+    def list_after_id(self, after_id: int, limit: int) -> Sequence[ForecastHistoryRow]:
+        return self.session.scalars(
+            select(ForecastHistoryRow)
+            .where(ForecastHistoryRow.id > after_id)
+            .order_by(ForecastHistoryRow.id)
+            .limit(limit)
+        ).all()
+
+    def get_max_id(self) -> int:
+        return int(self.session.scalar(select(func.max(ForecastHistoryRow.id))) or 0)
+
+    def exists_for_fit_cause(self, fit_id: str) -> bool:
+        return (
+            self.session.scalar(
+                select(ForecastHistoryRow.id)
+                .where(
+                    ForecastHistoryRow.cause_type == "fit", ForecastHistoryRow.cause_id == fit_id
+                )
+                .limit(1)
+            )
+            is not None
+        )
+
+
+class FitRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: FitRow) -> FitRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def get_by_id(self, fit_id: str) -> FitRow | None:
+        return self.session.get(FitRow, fit_id)
+
+    def get_latest_published(self) -> FitRow | None:
+        return self.session.scalar(
+            select(FitRow)
+            .where(FitRow.status == "published")
+            .order_by(FitRow.published_at.desc(), FitRow.id.desc())
+            .limit(1)
+        )
+
+    def get_latest_published_id(self) -> str | None:
+        row = self.get_latest_published()
+        return None if row is None else row.id
+
+    def get_latest(self) -> FitRow | None:
+        return self.session.scalar(
+            select(FitRow).order_by(FitRow.started_at.desc(), FitRow.id.desc()).limit(1)
+        )
+
+    def count_by_status(self) -> dict[str, int]:
+        rows = self.session.execute(select(FitRow.status, func.count()).group_by(FitRow.status))
+        return {status: int(n) for status, n in rows}
+
+    def sum_and_count_of_finished_seconds(self) -> tuple[float, int]:
+        total, n = self.session.execute(
+            select(func.coalesce(func.sum(FitRow.seconds), 0.0), func.count(FitRow.seconds))
+        ).one()
+        return float(total or 0.0), int(n)
+
+
+class FitJobRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: FitJobRow) -> FitJobRow:
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def get_by_id(self, job_id: int) -> FitJobRow | None:
+        return self.session.get(FitJobRow, job_id)
+
+    def get_first_queued(self) -> FitJobRow | None:
+        return self.session.scalar(
+            select(FitJobRow).where(FitJobRow.status == "queued").order_by(FitJobRow.id).limit(1)
+        )
+
+    def count_queued(self) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count()).select_from(FitJobRow).where(FitJobRow.status == "queued")
+            )
+            or 0
+        )
+
+    def count_queued_or_running(self) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(FitJobRow)
+                .where(FitJobRow.status.in_(("queued", "running")))
+            )
+            or 0
+        )
+
+    def _claimable(self, stale_before: datetime):  # type: ignore[no-untyped-def]
+        return or_(
+            FitJobRow.status == "queued",
+            (FitJobRow.status == "running") & (FitJobRow.heartbeat_at < stale_before),
+        )
+
+    def get_claimable_id_skip_locked(self, stale_before: datetime) -> int | None:
+        # FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite ignores it (the guarded UPDATE decides).
+        return self.session.scalar(
+            select(FitJobRow.id)
+            .where(self._claimable(stale_before))
+            .order_by(FitJobRow.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+
+    def claim_if_still_claimable(
+        self, job_id: int, worker_id: str, now: datetime, stale_before: datetime
+    ) -> bool:
+        result = self.session.execute(
+            update(FitJobRow)
+            .where(FitJobRow.id == job_id, self._claimable(stale_before))
+            .values(
+                status="running",
+                worker_id=worker_id,
+                claimed_at=now,
+                heartbeat_at=now,
+                attempts=FitJobRow.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+    def touch_heartbeat_of_job_owned_by(self, job_id: int, worker_id: str, now: datetime) -> bool:
+        result = self.session.execute(
+            update(FitJobRow)
+            .where(
+                FitJobRow.id == job_id,
+                FitJobRow.worker_id == worker_id,
+                FitJobRow.status == "running",
+            )
+            .values(heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return getattr(result, "rowcount", 0) == 1
+
+
+class IdempotencyRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_by_principal_and_key(self, principal: str, key: str) -> IdempotencyRow | None:
+        return self.session.scalar(
+            select(IdempotencyRow).where(
+                IdempotencyRow.principal == principal, IdempotencyRow.key == key
+            )
+        )
+
+    def add(self, row: IdempotencyRow) -> None:
+        self.session.add(row)
+        self.session.flush()

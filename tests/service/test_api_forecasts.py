@@ -1,0 +1,110 @@
+"""Questions and forecasts: listing, reading, ETag / 304, past times, history with causes."""
+
+from __future__ import annotations
+
+Q = "truce-by-2027"
+
+
+def test_questions_list_pages_with_a_cursor(client):
+    first = client.get("/v1/questions", params={"limit": 2})
+    assert first.status_code == 200
+    body = first.json()
+    assert [q["id"] for q in body["items"]] == ["sanctions-relief-by-2027", "summit-by-2027"]
+    assert set(body["items"][0]) >= {"id", "title", "group", "resolves_at", "forecast"}
+    assert body["next"] == "summit-by-2027"
+    second = client.get("/v1/questions", params={"limit": 2, "cursor": body["next"]}).json()
+    assert [q["id"] for q in second["items"]] == [Q] and second["next"] is None
+
+
+def test_forecast_without_a_published_fit_is_a_503_problem(client):
+    r = client.get(f"/v1/questions/{Q}/forecast")
+    assert r.status_code == 503
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/no-published-fit")
+
+
+def test_forecast_of_an_unknown_question_is_404(live_client):
+    r = live_client.get("/v1/questions/no-such-question/forecast")
+    assert r.status_code == 404 and "GET /v1/questions" in r.json()["detail"]
+
+
+def test_forecast_comes_from_the_published_fit_with_etag_and_304(live_client):
+    r = live_client.get(f"/v1/questions/{Q}/forecast")
+    assert r.status_code == 200
+    f = r.json()
+    assert set(f) >= {
+        "question_id",
+        "probability",
+        "interval",
+        "interval_prob",
+        "tier",
+        "fit_id",
+        "computed_at",
+        "cause",
+    }
+    assert f["fit_id"] == "fit-fixture" and f["tier"] == "refit"
+    assert f["cause"] == {"type": "fit", "id": "fit-fixture"}
+    lo, hi = f["interval"]
+    assert 0 < lo < f["probability"] < hi < 1 and f["interval_prob"] == 0.9
+    etag = r.headers["etag"]
+    again = live_client.get(f"/v1/questions/{Q}/forecast", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["etag"] == etag
+    other = live_client.get(f"/v1/questions/{Q}/forecast", headers={"If-None-Match": '"x"'})
+    assert other.status_code == 200
+    listed = live_client.get("/v1/questions").json()["items"]
+    assert {q["id"]: q["forecast"]["probability"] for q in listed}[Q] == f["probability"]
+
+
+def test_etag_changes_when_evidence_moves_the_forecast(live_client, keys):
+    before = live_client.get(f"/v1/questions/{Q}/forecast")
+    r = live_client.post(
+        "/v1/evidence",
+        headers=keys.auth("forecaster"),
+        json={
+            "title": "Both sides announce talks",
+            "observed_at": "2026-06-01T12:00:00Z",
+            "reliability": "official-statement",
+            "effects": [{"question_id": Q, "strength": "strongly-for"}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    after = live_client.get(
+        f"/v1/questions/{Q}/forecast", headers={"If-None-Match": before.headers["etag"]}
+    )
+    assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+    assert after.json()["probability"] > before.json()["probability"]
+    assert after.json()["tier"] == "instant"
+    # The probability before the evidence, under the same posterior, is the old one.
+    past = live_client.get(f"/v1/questions/{Q}/forecast", params={"at": "2026-03-01T00:00:00Z"})
+    assert past.status_code == 200 and "etag" in past.headers
+    assert abs(past.json()["probability"] - before.json()["probability"]) < 1e-9
+    history = live_client.get(f"/v1/questions/{Q}/forecast/history").json()["items"]
+    assert [h["cause"]["type"] for h in history] == ["fit", "evidence"]
+    assert history[1]["cause"]["id"] == r.json()["id"]
+    assert history[1]["previous_probability"] == history[0]["probability"]
+    none = live_client.get(
+        f"/v1/questions/{Q}/forecast/history", params={"until": "2000-01-01T00:00:00Z"}
+    )
+    assert none.json()["items"] == []
+
+
+def test_fits_latest_and_by_id(live_client, client):
+    latest = live_client.get("/v1/fits/latest")
+    assert latest.status_code == 200 and latest.json()["status"] == "published"
+    assert live_client.get(f"/v1/fits/{latest.json()['id']}").json()["id"] == "fit-fixture"
+    assert live_client.get("/v1/fits/fit-nope").status_code == 404
+
+
+def test_health_ready_metrics_and_openapi(live_client):
+    assert live_client.get("/healthz").json() == {"status": "ok"}
+    assert live_client.get("/readyz").json() == {"status": "ready", "fit_id": "fit-fixture"}
+    live_client.get(f"/v1/questions/{Q}/forecast")
+    text = live_client.get("/metrics").text
+    for name in (
+        "helsinki_request_duration_seconds_bucket",
+        "helsinki_fit_queue_depth",
+        "helsinki_fit_duration_seconds_count",
+    ):
+        assert name in text
+    assert "/v1/questions/{question_id}/forecast" in text
+    assert "/v1/evidence" in live_client.get("/openapi.json").json()["paths"]

@@ -1,0 +1,172 @@
+"""The fit worker: publishing, crashes that leave the published forecast intact, stale jobs,
+coalescing. Fits run with the tiny catalog's sampler (2 chains x 200 draws) and, where a
+published posterior is needed, with publish criteria relaxed (conftest.relaxed_config)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from service.app import create_app
+from service.jobs.queue import claim_next_job, enqueue_refit
+from service.jobs.worker import work_once
+from service.store.database import make_engine, make_session_factory
+from service.store.tables import FitJobRow, FitRow
+from tests.service.conftest import relaxed_config
+
+Q = "truce-by-2027"
+
+
+def _sessions(settings):  # type: ignore[no-untyped-def]
+    return make_session_factory(make_engine(settings))
+
+
+def crashing_fitter(config, data):  # type: ignore[no-untyped-def]
+    raise RuntimeError("sampler exploded mid-fit")
+
+
+def test_first_start_queues_one_fit(prepared):
+    with _sessions(prepared)() as session:
+        jobs = session.scalars(select(FitJobRow)).all()
+    assert [(j.status, j.reason) for j in jobs] == [("queued", "first start: no published fit")]
+
+
+def test_a_crashed_fit_is_recorded_and_leaves_the_published_forecast(live_client, published):
+    before = live_client.get(f"/v1/questions/{Q}/forecast").json()
+    sessions = _sessions(published)
+    fit = work_once(published, sessions, "test-worker", fitter=crashing_fitter)
+    assert fit is not None and fit.status == "failed"
+    assert "sampler exploded mid-fit" in (fit.reason or "")
+    shown = live_client.get(f"/v1/fits/{fit.id}").json()
+    assert shown["status"] == "failed" and "RuntimeError" in shown["reason"]
+    assert shown["inputs"]["questions"] and shown["inputs"]["elicitations"]
+    with sessions() as session:
+        job = session.get(FitJobRow, fit.job_id)
+        assert job is not None and job.status == "failed" and job.error
+    live_client.app.state.live.refresh()
+    assert live_client.get(f"/v1/questions/{Q}/forecast").json() == before
+    assert live_client.get("/v1/fits/latest").json()["id"] == "fit-fixture"
+
+
+def test_a_job_whose_worker_died_is_picked_up_again(prepared):
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        job = claim_next_job(session, "dead-worker", prepared.stale_job_seconds)
+        assert job is not None and job.attempts == 1
+        # Nobody else may take it while its heartbeat is fresh.
+        assert claim_next_job(session, "other-worker", prepared.stale_job_seconds) is None
+        row = session.get(FitJobRow, job.id)
+        assert row is not None
+        row.heartbeat_at = datetime.now(UTC) - timedelta(seconds=prepared.stale_job_seconds + 5)
+        session.commit()
+        again = claim_next_job(session, "other-worker", prepared.stale_job_seconds)
+        assert again is not None and again.id == job.id and again.attempts == 2
+        session.refresh(row)
+        assert row.worker_id == "other-worker" and row.status == "running"
+
+
+def test_a_job_is_given_up_after_too_many_dead_workers(prepared):
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        job = session.scalars(select(FitJobRow)).one()
+        job.status, job.attempts = "running", prepared.max_job_attempts
+        job.heartbeat_at = datetime.now(UTC) - timedelta(hours=1)
+        session.commit()
+    assert work_once(prepared, sessions, "w", fitter=crashing_fitter) is None
+    with sessions() as session:
+        job = session.scalars(select(FitJobRow)).one()
+        assert job.status == "failed" and "given up" in (job.error or "")
+
+
+def test_worker_publishes_a_new_fit_and_the_api_picks_it_up(published, keys):
+    sessions = _sessions(published)
+    with TestClient(create_app(published)) as client:
+        assert client.get(f"/v1/questions/{Q}/forecast").json()["fit_id"] == "fit-fixture"
+        posted = client.post(
+            f"/v1/questions/{Q}/resolution",
+            json={"outcome": 1, "resolved_at": "2026-08-01T00:00:00Z"},
+            headers=keys.auth("admin"),
+        )
+        assert posted.status_code == 200
+        fit = work_once(published, sessions, "test-worker", config=relaxed_config())
+        assert fit is not None and fit.status == "published", fit.reason
+        assert fit.artifact_sha256 and fit.diagnostics and fit.diagnostics["publishable"]
+        assert fit.inputs["resolutions"] == [{"question_id": Q, "outcome": 1}]
+        # The API polls for the latest publishable fit (poll_seconds = 0.2 in the tests).
+        assert client.app.state.live.refresh() or client.app.state.live.fit_id == fit.id
+        f = client.get(f"/v1/questions/{Q}/forecast").json()
+        assert f["fit_id"] == fit.id and f["cause"] == {"type": "fit", "id": fit.id}
+        assert client.get("/v1/fits/latest").json()["id"] == fit.id
+    with sessions() as session:
+        assert session.get(FitRow, fit.id) is not None
+        assert work_once(published, sessions, "test-worker") is None  # queue empty
+
+
+def test_posts_during_a_fit_make_one_more_refit(prepared):
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        running = claim_next_job(session, "w", prepared.stale_job_seconds)
+        assert running is not None
+        ids = {enqueue_refit(session, f"evidence:ev-{i}", "fred") for i in range(5)}
+        session.commit()
+        assert len(ids) == 1 and running.id not in ids
+        queued = session.get(FitJobRow, ids.pop())
+        assert queued is not None and queued.reason.count("evidence:") == 5
+
+
+def test_a_corrupt_artifact_is_refused_and_the_current_fit_kept(live_client, published):
+    from service.live import sha256_of
+
+    sessions = _sessions(published)
+    path = published.artifacts_dir / "fit-fixture.nc"
+    corrupt = published.artifacts_dir / "fit-corrupt.nc"
+    corrupt.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    with sessions() as session:
+        now = datetime.now(UTC) + timedelta(seconds=1)
+        session.add(
+            FitRow(
+                id="fit-corrupt",
+                status="published",
+                started_at=now,
+                published_at=now,
+                inputs={},
+                artifact_path=str(corrupt),
+                artifact_sha256=sha256_of(path),
+            )
+        )
+        session.commit()
+    assert live_client.app.state.live.refresh() is False
+    assert live_client.app.state.live.fit_id == "fit-fixture"
+    assert live_client.get(f"/v1/questions/{Q}/forecast").json()["fit_id"] == "fit-fixture"
+
+
+def test_concurrent_workers_never_claim_one_job_twice(prepared):
+    """SKIP LOCKED on PostgreSQL, the guarded UPDATE on both backends."""
+    import threading
+
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        for i in range(3):
+            session.add(FitJobRow(status="queued", reason=f"extra {i}"))
+        session.commit()
+    claimed: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def claim(n: int) -> None:
+        barrier.wait()
+        with sessions() as session:
+            job = claim_next_job(session, f"worker-{n}", prepared.stale_job_seconds)
+            if job is not None:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(claimed) == len(set(claimed)) and 1 <= len(claimed) <= 4
+    with sessions() as session:
+        running = session.scalars(select(FitJobRow).where(FitJobRow.status == "running")).all()
+        assert sorted(j.id for j in running) == sorted(claimed)
