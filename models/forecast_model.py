@@ -7,10 +7,12 @@ The maths, and why it is parametrised as it is, are in docs/model.md. In short:
 * a forecaster's statement ``m ~ Normal(alpha_e theta_q(t) + beta_e, sqrt(sigma_e^2 + s^2))``;
 * outcomes ``y_q ~ Bernoulli(logistic(theta_q(t_resolved)))``.
 
-The sampler works on the *forecast scale* ``phi = alpha_bar * theta`` with the forecasters'
+The model works on the *forecast scale* ``phi = alpha_bar * theta`` with the forecasters'
 relative discriminations ``a_e = alpha_e / alpha_bar`` centred on 1: forecasts pin ``phi``
 and outcomes pin the single scale ``alpha_bar``. Sampling ``theta`` and ``alpha`` directly
-leaves a ridge along ``alpha * theta`` on which NUTS diverges.
+leaves a ridge along ``alpha * theta`` on which NUTS diverges. The question effects ``phi``
+are integrated out in closed form (``models/_internal/marginal.py``) and drawn back from
+their exact conditional posterior after sampling.
 
 One compiled nutpie model serves every data set of the same *structure* (padded capacities
 of questions, forecasters and groups); new data goes in with ``with_data``. Padded slots
@@ -36,6 +38,13 @@ import numpy as np
 import xarray as xr
 from scipy.special import expit, logsumexp
 
+from models._internal.marginal import (
+    GH_LOG_WEIGHTS,
+    GH_NODES,
+    forecasts_marginal_loglik,
+    phi_posterior,
+    sample_phi,
+)
 from models.config import ModelConfig, SamplerSettings
 from models.constants import (
     FORECASTER_DIM,
@@ -58,6 +67,8 @@ MODEL_TYPE = "helsinki-hierarchical-forecast"
 POSTERIOR_VARS = (
     "theta",
     "w",
+    "mu_group_phi",
+    "tau_phi",
     "alpha",
     "beta",
     "sigma",
@@ -73,10 +84,12 @@ POSTERIOR_VARS = (
 )
 
 
-#: A question with at least this many forecasts, or a forecaster with at least this many,
-#: is sampled in the centred parametrisation (its data outweighs its prior).
-CENTRE_QUESTION_AT = 10
+#: A forecaster with at least this many forecasts has its bias and noise sampled in the
+#: centred parametrisation (its data outweighs its prior).
 CENTRE_FORECASTER_AT = 50
+
+#: Variables the sampler stores; ``theta`` is drawn afterwards (see ``_with_theta``).
+SAMPLED_VARS = tuple(v for v in POSTERIOR_VARS if v != "theta")
 
 # --------------------------------------------------------------------------------------
 # Structure and encoding
@@ -155,11 +168,9 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
     y_a = evidence_offsets(data.evidence, q_index, y_q, y_t)
 
     # Centre the elements the data pin down well (docs/model.md, "Parametrisation").
-    q_counts = np.bincount(obs_q, minlength=structure.questions)
     e_counts = np.bincount(obs_e, minlength=structure.forecasters)
     arrays: dict[str, np.ndarray] = {
         "question_group": question_group,
-        "question_centred": (q_counts >= CENTRE_QUESTION_AT).astype(np.float64),
         "forecaster_centred": (e_counts >= CENTRE_FORECASTER_AT).astype(np.float64),
         "group_effects": np.asarray(float(len(gids) > 1)),
         "obs_question": obs_q,
@@ -239,7 +250,6 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         y_q = pm.Data("outcome_question", arr["outcome_question"])
         y = pm.Data("outcome", arr["outcome"])
         y_a = pm.Data("outcome_evidence", arr["outcome_evidence"])
-        question_centred = pm.Data("question_centred", arr["question_centred"])
         forecaster_centred = pm.Data("forecaster_centred", arr["forecaster_centred"])
         group_effects = pm.Data("group_effects", arr["group_effects"])
 
@@ -256,7 +266,11 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         pm.Deterministic("alpha", alpha_bar * rel_a, dims=FORECASTER_DIM)
         beta_mu = pm.Normal("beta_mu", fp.bias_mean.mu, fp.bias_mean.sigma)
         beta_sd = pm.HalfNormal("beta_sd", fp.bias_sd.sigma)
-        beta = _partially_centred("beta_e", beta_mu, beta_sd, forecaster_centred, FORECASTER_DIM)
+        # Deviations from the mean bias are the free variables: a common shift of all biases
+        # is then the one variable beta_mu (see forecast_level below).
+        beta = beta_mu + _partially_centred(
+            "beta_e", 0.0, beta_sd, forecaster_centred, FORECASTER_DIM
+        )
         pm.Deterministic("beta", beta, dims=FORECASTER_DIM)
         log_sigma_mu = pm.Normal("log_sigma_mu", fp.log_noise_mean.mu, fp.log_noise_mean.sigma)
         log_sigma_sd = pm.HalfNormal("log_sigma_sd", fp.log_noise_sd.sigma)
@@ -267,9 +281,12 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
 
         # Questions on the forecast scale phi = alpha_bar * theta. The free scale parameters
         # are phi-scale; their priors are stated on the theta scale, hence the Jacobian.
-        mu_global_phi = pm.Flat("mu_global_phi")
+        # Forecasts pin the question level plus the mean bias; only outcomes split the two.
+        # Sampling their sum makes that trade one axis (beta_mu) instead of a diagonal.
+        forecast_level = pm.Flat("forecast_level")
+        mu_global_phi = forecast_level - beta_mu
         group_sd_phi = pm.HalfFlat("group_sd_phi")
-        tau_phi = pm.HalfFlat("tau_phi", dims=GROUP_DIM)
+        tau_phi = pm.HalfFlat("tau_phi", dims=GROUP_DIM)  # stored as it is
         mu_global = pm.Deterministic("mu_global", mu_global_phi / alpha_bar)
         group_sd = group_sd_phi / alpha_bar
         tau_group = pm.Deterministic("tau_group", tau_phi / alpha_bar, dims=GROUP_DIM)
@@ -284,15 +301,6 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         # With a single group its offset is not identified apart from the global level: off.
         mu_group_phi = mu_global_phi + group_effects * group_sd_phi * group_z
         pm.Deterministic("mu_group", mu_group_phi / alpha_bar, dims=GROUP_DIM)
-        phi = _partially_centred(
-            "phi",
-            mu_group_phi[question_group],
-            tau_phi[question_group],
-            question_centred,
-            QUESTION_DIM,
-        )
-        pm.Deterministic("theta", phi / alpha_bar, dims=QUESTION_DIM)
-
         # Evidence discounts per reliability class.
         w = pm.Beta(
             "w",
@@ -301,15 +309,38 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
             dims=RELIABILITY_DIM,
         )
 
-        # Forecasts: m = a_e * alpha_bar * theta(t) + beta_e = a_e * (phi + alpha_bar A w) + beta_e.
-        phi_obs = phi[obs_q] + alpha_bar * pt.dot(obs_a, w)
-        mean_obs = rel_a[obs_e] * phi_obs + beta[obs_e]
-        sd_obs = pt.sqrt(sigma[obs_e] ** 2 + obs_s**2 + fp.noise_floor**2)
-        pm.Potential("forecasts", pm.logp(pm.Normal.dist(mean_obs, sd_obs), obs_m).sum())
+        # Forecasts: m = a_e * alpha_bar * theta(t) + beta_e = a_e * phi + c with
+        # c = beta_e + a_e * alpha_bar * A w. The question effects phi are integrated out
+        # (models/_internal/marginal.py): per-question sums, then closed forms.
+        a_obs = rel_a[obs_e]
+        c_obs = beta[obs_e] + a_obs * alpha_bar * pt.dot(obs_a, w)
+        v_obs = sigma[obs_e] ** 2 + obs_s**2 + fp.noise_floor**2
+        resid = obs_m - c_obs
 
-        # Outcomes.
-        logit_y = phi[y_q] / alpha_bar + pt.dot(y_a, w)
-        pm.Potential("outcomes", pm.logp(pm.Bernoulli.dist(logit_p=logit_y), y).sum())
+        def per_question(x: Any) -> Any:
+            return pt.inc_subtensor(pt.zeros(nq)[obs_q], x)
+
+        sum_p = per_question(a_obs**2 / v_obs)
+        sum_b = per_question(a_obs * resid / v_obs)
+        sum_c = per_question(resid**2 / v_obs)
+        sum_l = per_question(pt.log(2 * np.pi * v_obs))
+        mu_q = mu_group_phi[question_group]
+        tau_q = tau_phi[question_group]
+        pm.Potential(
+            "forecasts",
+            forecasts_marginal_loglik(sum_p, sum_b, sum_c, sum_l, mu_q, tau_q, pt.log).sum(),
+        )
+
+        # Outcomes: E[Bernoulli(y | logistic(phi / alpha_bar + A w))] under phi's Gaussian
+        # posterior given the forecasts, by Gauss-Hermite quadrature.
+        mean_q, var_q = phi_posterior(sum_p, sum_b, mu_q, tau_q)
+        nodes = mean_q[y_q][:, None] + pt.sqrt(2 * var_q[y_q])[:, None] * GH_NODES[None, :]
+        logit_y = nodes / alpha_bar + pt.dot(y_a, w)[:, None]
+        sign = (2 * y - 1)[:, None]
+        log_lik_y = pt.logsumexp(GH_LOG_WEIGHTS[None, :] - pt.softplus(-sign * logit_y), axis=1)
+        pm.Potential("outcomes", log_lik_y.sum())
+        # Keep what draws of phi need afterwards.
+        pm.Deterministic("mu_group_phi", mu_group_phi, dims=GROUP_DIM)
         _ = nr
     return model
 
@@ -331,7 +362,7 @@ class _CompiledModels:
 
                 model = build_model(structure, config, encoded)
                 started = time.perf_counter()
-                compiled = nutpie.compile_pymc_model(model, var_names=list(POSTERIOR_VARS))
+                compiled = nutpie.compile_pymc_model(model, var_names=list(SAMPLED_VARS))
                 log.info("compiled model %s in %.1f s", structure, time.perf_counter() - started)
                 self._models[key] = compiled
                 self.compilations += 1
@@ -664,11 +695,64 @@ class Posterior:
             Tier ``"instant"``, with ``khat``; ``needs_refit()`` when k-hat > 0.7.
         """
         new_data = self.data.with_records(forecasts=(forecast,))
-        only = ForecastData(
-            questions=self.data.questions, forecasts=(forecast,), evidence=self.data.evidence
+        label = f"forecast:{forecast.id or '?'}"
+        if any(r.question_id == forecast.question_id for r in self.data.resolutions):
+            # Resolved: phi's conditional is not Gaussian; weight by the plain likelihood.
+            only = ForecastData(
+                questions=self.data.questions, forecasts=(forecast,), evidence=self.data.evidence
+            )
+            log_ratio = self._loglik_terms(only, {forecast.question_id})
+            return self._reweighted(new_data, log_ratio, label)
+        # Unresolved: Rao-Blackwellised. Per draw, phi_q given the forecasts is Gaussian; the
+        # weight is the new statement's predictive density (not its likelihood at one phi
+        # draw, which varies far more), and phi_q is redrawn from its updated Gaussian.
+        rng = np.random.default_rng(len(self.updates) + 1)
+        mean, var = self._phi_conditional(forecast.question_id)
+        a, c, v = self._forecast_terms(forecast, rng)
+        pred_var = a**2 * var + v
+        resid = forecast.logit_center - c - a * mean
+        log_ratio = -0.5 * (resid**2 / pred_var + np.log(2 * np.pi * pred_var))
+        prec = 1.0 / var + a**2 / v
+        new_mean = (mean / var + a * (forecast.logit_center - c) / v) / prec
+        phi = new_mean + rng.standard_normal(self.n_samples) / np.sqrt(prec)
+        j = self.question_ids.index(forecast.question_id)
+        theta = self.draws["theta"].copy()
+        theta[:, j] = phi / self.draws["alpha_bar"]
+        upd = self._reweighted(new_data, log_ratio, label)
+        upd.draws = {**self.draws, "theta": theta}
+        return upd
+
+    def _forecast_terms(
+        self, forecast: Forecast, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per draw, a forecast as ``m = a * phi + c + Normal(0, v)``."""
+        par = self._forecaster_params(forecast.forecaster_id, rng)
+        q_index = {q: i for i, q in enumerate(self.question_ids)}
+        qi = np.array([q_index[forecast.question_id]])
+        t = epoch_seconds([forecast.created_at])
+        offset = (self.draws["w"] @ evidence_offsets(self.data.evidence, q_index, qi, t).T)[:, 0]
+        alpha_bar = self.draws["alpha_bar"]
+        a = par["alpha"] / alpha_bar
+        c = par["beta"] + a * alpha_bar * offset
+        v = par["sigma"] ** 2 + forecast.logit_spread**2 + self.config.forecaster.noise_floor**2
+        return a, c, v
+
+    def _phi_conditional(self, question_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per draw, mean and variance of phi_q given the forecasts on q in ``self.data``."""
+        j = self.question_ids.index(question_id)
+        q = self.data.questions[j]
+        g = self.group_ids.index(q.group)
+        rng = np.random.default_rng(0)
+        sum_p = np.zeros(self.n_samples)
+        sum_b = np.zeros(self.n_samples)
+        for f in self.data.forecasts:
+            if f.question_id == question_id:
+                a, c, v = self._forecast_terms(f, rng)
+                sum_p += a**2 / v
+                sum_b += a * (f.logit_center - c) / v
+        return phi_posterior(
+            sum_p, sum_b, self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
         )
-        log_ratio = self._loglik_terms(only, {forecast.question_id})
-        return self._reweighted(new_data, log_ratio, f"forecast:{forecast.id or '?'}")
 
 
 # --------------------------------------------------------------------------------------
@@ -791,6 +875,9 @@ class ForecastModel:
             )
             seconds = time.perf_counter() - started
             posterior = _trim(trace, encoded, data)
+            posterior = _with_theta(
+                posterior, data, encoded, self.config, np.random.default_rng(settings.seed)
+            )
             divergences = int(np.asarray(trace["sample_stats"]["diverging"]).sum())
             probs = _probability_dataarray(posterior, data, encoded)
             diag = _diagnostics(probs, posterior, divergences, self.config, seconds, attempts)
@@ -834,17 +921,85 @@ def _trim(trace: xr.DataTree, encoded: EncodedData, data: ForecastData) -> xr.Da
     if GROUP_DIM in post.dims:
         sel[GROUP_DIM] = slice(0, ng)
     post = post.isel(sel)
-    post = post.assign_coords(
-        {
-            QUESTION_DIM: encoded.question_ids,
-            FORECASTER_DIM: encoded.forecaster_ids,
-            GROUP_DIM: encoded.group_ids,
-            RELIABILITY_DIM: list(RELIABILITY_CLASSES),
-        }
-    )
+    labels = {
+        FORECASTER_DIM: encoded.forecaster_ids,
+        GROUP_DIM: encoded.group_ids,
+        RELIABILITY_DIM: list(RELIABILITY_CLASSES),
+    }
+    post = post.assign_coords({k: v for k, v in labels.items() if k in post.dims})
     stats = trace["sample_stats"].to_dataset()
     keep = [v for v in ("diverging", "energy", "step_size", "depth", "n_steps") if v in stats]
     return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats[keep]})
+
+
+def _with_theta(
+    posterior: xr.DataTree,
+    data: ForecastData,
+    encoded: EncodedData,
+    config: ModelConfig,
+    rng: np.random.Generator,
+) -> xr.DataTree:
+    """Add draws of every question's log-odds ``theta``, one per posterior draw.
+
+    The sampler integrated the question effects out; here each draw gets its question
+    effects back from their exact conditional posterior given that draw's parameters
+    (Gaussian given the forecasts, tilted by the outcome if resolved).
+    """
+    import scipy.sparse as sp
+
+    post = posterior["posterior"].to_dataset()
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    n_s = n_chain * n_draw
+    nq = len(encoded.question_ids)
+
+    def flat(name: str) -> np.ndarray:
+        v = np.asarray(post[name].to_numpy())
+        return v.reshape((n_s, *v.shape[2:]))
+
+    alpha_bar, rel_a = flat("alpha_bar"), flat("alpha") / flat("alpha_bar")[:, None]
+    beta, sigma, w = flat("beta"), flat("sigma"), flat("w")
+    mu_g, tau_g = flat("mu_group_phi"), flat("tau_phi")
+    arr = encoded.arrays
+    obs_q, obs_e = arr["obs_question"], arr["obs_forecaster"]
+    obs_m, obs_s, obs_a = arr["obs_logit"], arr["obs_spread"], arr["obs_evidence"]
+    group = arr["question_group"][:nq]
+    n_obs = len(obs_q)
+    to_q = sp.csr_matrix((np.ones(n_obs), (np.arange(n_obs), obs_q)), shape=(n_obs, nq))
+    outcome = np.full(nq, np.nan)
+    outcome[arr["outcome_question"]] = arr["outcome"]
+    floor2 = config.forecaster.noise_floor**2
+    theta = np.empty((n_s, nq))
+    chunk = max(1, int(4e6 // max(n_obs, nq, 1)))
+    for lo in range(0, n_s, chunk):
+        s = slice(lo, min(n_s, lo + chunk))
+        k = s.stop - s.start
+        a = rel_a[s][:, obs_e]
+        c = beta[s][:, obs_e] + a * alpha_bar[s, None] * (w[s] @ obs_a.T)
+        v = sigma[s][:, obs_e] ** 2 + obs_s**2 + floor2
+        sum_p = np.asarray((a**2 / v) @ to_q)
+        sum_b = np.asarray((a * (obs_m - c) / v) @ to_q)
+        mean, var = phi_posterior(sum_p, sum_b, mu_g[s][:, group], tau_g[s][:, group])
+        offset = np.zeros((k, nq))
+        if len(arr["outcome_question"]):
+            offset[:, arr["outcome_question"]] = w[s] @ arr["outcome_evidence"].T
+        scale = np.broadcast_to(1.0 / alpha_bar[s, None], (k, nq))
+        phi = sample_phi(
+            rng,
+            mean.ravel(),
+            var.ravel(),
+            scale.ravel(),
+            offset.ravel(),
+            np.broadcast_to(outcome, (k, nq)).ravel(),
+        ).reshape(k, nq)
+        theta[s] = phi / alpha_bar[s, None]
+    post["theta"] = xr.DataArray(
+        theta.reshape(n_chain, n_draw, nq),
+        dims=("chain", "draw", QUESTION_DIM),
+        coords={QUESTION_DIM: encoded.question_ids},
+    )
+    return xr.DataTree.from_dict(
+        {"posterior": post, "sample_stats": posterior["sample_stats"].to_dataset()}
+    )
 
 
 def _probability_dataarray(
