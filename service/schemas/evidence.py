@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -56,6 +56,18 @@ class EvidenceCreate(BaseModel):
     source_url: str | None = Field(None, max_length=2000)
     reliability: Reliability
     effects: list[EvidenceEffectIn] = Field(min_length=1, max_length=100)
+
+    @field_validator("observed_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime) -> datetime:
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        # A few minutes of clock skew are tolerated; evidence is what has happened.
+        if value > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValueError(
+                "observed_at is in the future: evidence is something that has happened; "
+                "give the time it was observed (ISO 8601, e.g. 2026-11-24T09:30:00Z)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _distinct_questions(self) -> EvidenceCreate:

@@ -137,6 +137,12 @@ def test_bad_likelihood_ratios_are_422_problems(live_client, keys, effect, needl
     assert needle in problem["detail"] and problem["errors"], problem
 
 
+def test_evidence_from_the_future_is_a_422_problem(live_client, keys):
+    body = {**EVIDENCE, "observed_at": "2999-01-01T00:00:00Z"}
+    problem = _problem(live_client.post("/v1/evidence", json=body, headers=keys.auth("admin")), 422)
+    assert "in the future" in problem["detail"], problem
+
+
 def test_bad_reliability_and_missing_fields_list_every_error(live_client, keys):
     body = {"title": "", "reliability": "tweet", "effects": []}
     problem = _problem(live_client.post("/v1/evidence", json=body, headers=keys.auth("admin")), 422)
@@ -276,7 +282,7 @@ def test_a_failed_write_leaves_nothing_behind(live_client, keys):
     assert [h["cause"]["type"] for h in history] == ["fit"]
 
 
-def test_fifty_concurrent_evidence_posts_are_all_stored(published, keys):
+def test_fifty_concurrent_evidence_posts_are_all_stored_and_in_the_next_fit(published, keys):
     from sqlalchemy import func, select
 
     from service.app import create_app
@@ -313,4 +319,11 @@ def test_fifty_concurrent_evidence_posts_are_all_stored(published, keys):
         )
         assert evidence_points == 50
     assert len(app.state.live.current.data.evidence) == 50
+    # ...and all reflected in the next fit.
+    from service.jobs.worker import work_once
+    from tests.service.conftest import relaxed_config
+
+    fit = work_once(published, app.state.session_factory, "test-worker", config=relaxed_config())
+    assert fit is not None and fit.status == "published", fit.reason
+    assert set(fit.inputs["evidence"]) == {r.json()["id"] for r in responses}
     app.state.engine.dispose()
