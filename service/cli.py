@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from service.schemas.jsonable import json_safe
+
 DEFAULT_PRIORS = Path(__file__).resolve().parent.parent / "priors"
 
 
@@ -276,7 +278,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         }
         if args.plot:
             out["plot"] = str(args.plot)
-        print(json.dumps(_json_safe(out), indent=2))
+        print(json.dumps(json_safe(out), indent=2))
         return 0
 
     print(
@@ -314,19 +316,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"\nreliability diagram saved to {args.plot}")
     return 0
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities become null: JSON has no such numbers."""
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _announce_folds(method: Any, n_folds: int, *, enabled: bool) -> Any:

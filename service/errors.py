@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.exceptions import DataError
+from service.schemas.jsonable import json_safe
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://helsinki.example/problems/"
@@ -100,21 +101,11 @@ async def handle_model_data_error(request: Request, exc: Exception) -> JSONRespo
     return problem(422, InvalidInput.type, InvalidInput.title, str(exc), errors)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
-
-
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {
-            "loc": _json_safe(list(e.get("loc", ()))),
+            "loc": json_safe(list(e.get("loc", ()))),
             "msg": str(e.get("msg", "")),
             "type": str(e.get("type", "")),
         }

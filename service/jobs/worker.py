@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import socket
 import threading
@@ -31,6 +30,7 @@ from models.forecast_model import ForecastModel, Posterior
 from service.domain.inputs import fit_inputs
 from service.jobs.queue import ClaimedJob, beat, claim_next_job
 from service.live import sha256_of
+from service.schemas.jsonable import json_safe
 from service.settings import Settings
 from service.store.database import make_engine, make_session_factory
 from service.store.repositories import FitJobRepository, FitRepository
@@ -66,16 +66,6 @@ def model_config_for(settings: Settings) -> ModelConfig:
 
 def fit_with_model(config: ModelConfig, data: ForecastData) -> Posterior:
     return ForecastModel(config).fit(data)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def worker_identity() -> str:
@@ -153,7 +143,7 @@ def run_fit_job(
             job_row.status, job_row.error = "failed", error
         else:
             diag = posterior.diagnostics
-            fit.diagnostics = _json_safe(diag.to_dict())
+            fit.diagnostics = json_safe(diag.to_dict())
             fit.artifact_path, fit.artifact_sha256 = str(path.resolve()), digest
             if diag.publishable:
                 fit.status, fit.published_at = "published", now
