@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -55,9 +54,9 @@ from models.constants import (
     RELIABILITY_CLASSES,
     RELIABILITY_DIM,
 )
-from models.dataset import Evidence, Forecast, ForecastData, Resolution, as_utc
+from models.dataset import Evidence, Forecast, ForecastData, as_utc
 from models.evidence import epoch_seconds, evidence_offsets
-from models.exceptions import DataError, NotFittedError
+from models.exceptions import DataError
 
 log = logging.getLogger(__name__)
 
@@ -227,12 +226,7 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
     import pytensor.tensor as pt
 
     qp, fp, ep = config.question, config.forecaster, config.evidence
-    nq, ne, ng, nr = (
-        structure.questions,
-        structure.forecasters,
-        structure.groups,
-        len(RELIABILITY_CLASSES),
-    )
+    nq, ne, ng = structure.questions, structure.forecasters, structure.groups
     arr = encoded.arrays
     coords = {
         QUESTION_DIM: np.arange(nq),
@@ -341,7 +335,6 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         pm.Potential("outcomes", log_lik_y.sum())
         # Keep what draws of phi need afterwards.
         pm.Deterministic("mu_group_phi", mu_group_phi, dims=GROUP_DIM)
-        _ = nr
     return model
 
 
@@ -1031,32 +1024,15 @@ def flatten_draws(posterior: xr.DataTree) -> dict[str, np.ndarray]:
     return out
 
 
-def resolution_of(question_id: str, outcome: int, resolved_at: datetime | None) -> Resolution:
-    """Convenience constructor used by callers that resolve a question."""
-    return Resolution(question_id=question_id, outcome=int(outcome), resolved_at=resolved_at)
-
-
-def probability_summary(p: np.ndarray, interval_prob: float = INTERVAL_PROB) -> dict[str, Any]:
-    """Mean and central interval of equally weighted draws of a probability."""
-    lo, hi = np.quantile(p, [(1 - interval_prob) / 2, 1 - (1 - interval_prob) / 2])
-    return {
-        "probability": float(np.mean(p)),
-        "interval": [float(lo), float(hi)],
-        "interval_prob": interval_prob,
-    }
-
-
 __all__ = [
     "COMPILED",
     "Diagnostics",
     "ForecastModel",
     "ModelStructure",
-    "NotFittedError",
     "Posterior",
     "QuestionForecast",
     "build_model",
     "capacity",
     "encode",
     "flatten_draws",
-    "math",
 ]
