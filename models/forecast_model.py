@@ -582,19 +582,12 @@ class Posterior:
         """Per-draw log-likelihood of the forecasts and outcomes on ``question_ids``."""
         q_index = {q: i for i, q in enumerate(self.question_ids)}
         rng = np.random.default_rng(0)
-        floor = self.config.forecaster.noise_floor
         total = np.zeros(self.n_samples)
-        fcs = [f for f in data.forecasts if f.question_id in question_ids]
-        if fcs:
-            qi = np.array([q_index[f.question_id] for f in fcs])
-            t = epoch_seconds([f.created_at for f in fcs])
-            a = evidence_offsets(data.evidence, q_index, qi, t)
-            theta_t = self.draws["theta"][:, qi] + self.draws["w"] @ a.T
-            for j, f in enumerate(fcs):
-                par = self._forecaster_params(f.forecaster_id, rng)
-                mean = par["alpha"] * theta_t[:, j] + par["beta"]
-                var = par["sigma"] ** 2 + f.logit_spread**2 + floor**2
-                total += -0.5 * ((f.logit_center - mean) ** 2 / var + np.log(2 * np.pi * var))
+        for f in data.forecasts:
+            if f.question_id in question_ids:
+                a, c, v = self._forecast_terms(f, rng, data.evidence)
+                phi = self.draws["theta"][:, q_index[f.question_id]] * self.draws["alpha_bar"]
+                total += -0.5 * ((f.logit_center - a * phi - c) ** 2 / v + np.log(2 * np.pi * v))
         res = [r for r in data.resolutions if r.question_id in question_ids]
         if res:
             qi = np.array([q_index[r.question_id] for r in res])
@@ -716,14 +709,21 @@ class Posterior:
         return upd
 
     def _forecast_terms(
-        self, forecast: Forecast, rng: np.random.Generator
+        self,
+        forecast: Forecast,
+        rng: np.random.Generator,
+        evidence: Sequence[Evidence] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per draw, a forecast as ``m = a * phi + c + Normal(0, v)``."""
+        """Per draw, a forecast as ``m = a * phi + c + Normal(0, v)``.
+
+        ``evidence`` is what is in force (default: the posterior's own data's).
+        """
         par = self._forecaster_params(forecast.forecaster_id, rng)
         q_index = {q: i for i, q in enumerate(self.question_ids)}
         qi = np.array([q_index[forecast.question_id]])
         t = epoch_seconds([forecast.created_at])
-        offset = (self.draws["w"] @ evidence_offsets(self.data.evidence, q_index, qi, t).T)[:, 0]
+        in_force = self.data.evidence if evidence is None else evidence
+        offset = (self.draws["w"] @ evidence_offsets(in_force, q_index, qi, t).T)[:, 0]
         alpha_bar = self.draws["alpha_bar"]
         a = par["alpha"] / alpha_bar
         c = par["beta"] + a * alpha_bar * offset
