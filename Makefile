@@ -9,7 +9,7 @@ export HELSINKI_DATA_DIR ?= $(CURDIR)/var
 FIND_PYTHON := for c in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
 	  if "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then echo "$$c"; break; fi; done
 
-.PHONY: venv serve test lint typecheck pytest fit backtest clean
+.PHONY: venv browser serve test lint typecheck pytest fit backtest clean
 
 $(VENV)/.installed: pyproject.toml
 	@py="$$($(FIND_PYTHON))"; \
@@ -34,7 +34,20 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-pytest: venv
+# Debian's Chromium for the end-to-end tests (tests/e2e drive it with Playwright); installed
+# with apt the first time (as root, or through sudo).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "Installing Debian's chromium for the browser tests (tests/e2e)"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || { \
+	    echo "Could not install chromium: run 'apt-get install chromium' as root, then make test again." >&2; \
+	    exit 1; }; \
+	fi
+
+pytest: venv browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

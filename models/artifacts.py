@@ -20,6 +20,7 @@ import xarray as xr
 
 from models import MODEL_VERSION
 from models.config import ModelConfig, SamplerSettings
+from models.constants import QUESTION_DIM
 from models.dataset import (
     Evidence,
     EvidenceEffect,
@@ -86,6 +87,27 @@ def data_from_json(text: str) -> ForecastData:
     )
 
 
+def with_probability(posterior: Posterior) -> xr.DataTree:
+    """The fit's DataTree with ``posterior/probability``: draws of P(yes) per question at fit
+    time (after all evidence in the inputs), the number the API serves as the fit's forecast.
+
+    Derived (from ``theta``, ``w`` and the evidence), so loading ignores it; it is there for
+    analysts who open the file with ArviZ.
+    """
+    tree = posterior.posterior.copy()
+    post = tree["posterior"].to_dataset()
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    probs = posterior.probability_draws().reshape(chains, draws, len(posterior.question_ids))
+    post["probability"] = xr.DataArray(
+        probs,
+        dims=("chain", "draw", QUESTION_DIM),
+        coords={QUESTION_DIM: posterior.question_ids},
+        attrs={"long_name": "P(yes) at fit time, after all evidence in the fit's inputs"},
+    )
+    tree["posterior"] = xr.DataTree(post)
+    return tree
+
+
 def save(posterior: Posterior, path: str | Path) -> Path:
     """Write a fitted posterior to ``path`` (NetCDF, opens with ``arviz``).
 
@@ -101,7 +123,7 @@ def save(posterior: Posterior, path: str | Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tree = posterior.posterior.copy()
+    tree = with_probability(posterior)
     tree.attrs = {
         **{k: v for k, v in tree.attrs.items() if isinstance(v, str | int | float)},
         "model_type": MODEL_TYPE,

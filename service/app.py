@@ -13,13 +13,15 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service.api import evidence, fits, forecasts, health, questions, stream
+from service.api import evidence, fits, forecasts, health, plots, questions, stream
 from service.bodylimit import BodySizeLimit
+from service.domain.plots import PlotCache
 from service.errors import install_error_handlers
 from service.live import LiveForecasts
 from service.metrics import Metrics, RequestTimer
 from service.settings import Settings
 from service.store.database import make_engine, make_session_factory
+from service.web import pages
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +102,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.live = LiveForecasts(settings, session_factory)
     app.state.metrics = Metrics(session_factory)
+    app.state.plots = PlotCache()
     install_error_handlers(app)
-    for module in (questions, forecasts, evidence, fits, stream, health):
+    for module in (questions, forecasts, evidence, fits, plots, stream, health):
         app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestTimer, metrics=app.state.metrics)
     return app

@@ -346,45 +346,17 @@ def _plot_reliability(scores: list[Any], path: Path) -> None:
     """Reliability diagram of the model and the best reference method by Brier score."""
     import math
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from models.scoring import reliability_table
+    from models.plots import reliability_figure, render
 
     references = [s for s in scores if s.name != MODEL_METHOD and not math.isnan(s.brier)]
     shown = [s for s in scores if s.name == MODEL_METHOD]
     if references:
         shown.append(min(references, key=lambda s: s.brier))
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
-    for s, marker in zip(shown, ("o", "s"), strict=False):
-        if s.n == 0:
-            continue
-        t = reliability_table(s.probability, s.outcome)
-        used = t.count > 0
-        ax.plot(
-            t.mean_forecast[used],
-            t.observed_frequency[used],
-            marker=marker,
-            label=f"{s.name} (Brier {s.brier:.4f}, ECE {s.ece:.3f})",
-        )
-        for x, y, n in zip(
-            t.mean_forecast[used], t.observed_frequency[used], t.count[used], strict=True
-        ):
-            ax.annotate(
-                str(int(n)), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7
-            )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("forecast probability (bin mean)")
-    ax.set_ylabel("observed frequency of yes")
-    ax.set_title("held-out reliability (numbers: questions per bin)")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    figure = reliability_figure(
+        [(s.name, s.probability, s.outcome) for s in shown if s.n > 0],
+        title="held-out reliability (numbers: questions per bin)",
+    )
+    path.write_bytes(render(figure, "png"))
 
 
 # --- the service: serve, worker, keys (logic in service/serving.py) ---------------------

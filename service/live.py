@@ -47,6 +47,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def resolve_artifact_path(settings: Settings, recorded: str) -> Path:
+    """A fit's recorded artifact path (relative ones are under the data directory)."""
+    path = Path(recorded)
+    return path if path.is_absolute() else settings.data_dir / path
+
+
+def check_artifact(path: Path, sha256: str | None) -> None:
+    """Refuse a posterior file whose sha256 differs from the one recorded at fit time."""
+    if sha256 and sha256_of(path) != sha256:
+        raise ArtifactCorrupt(f"{path}: sha256 differs from the one recorded for its fit")
+
+
 @dataclass
 class Change:
     """A forecast change to persist: the new forecast and its cause."""
@@ -111,11 +123,8 @@ class LiveForecasts:
 
     def _load_artifact(self, row: FitRow) -> Posterior:
         assert row.artifact_path is not None
-        path = Path(row.artifact_path)
-        if not path.is_absolute():
-            path = self.settings.data_dir / path
-        if row.artifact_sha256 and sha256_of(path) != row.artifact_sha256:
-            raise ArtifactCorrupt(f"{path}: sha256 differs from the one recorded for {row.id}")
+        path = resolve_artifact_path(self.settings, row.artifact_path)
+        check_artifact(path, row.artifact_sha256)
         return load(path)
 
     def replay(self, session: Session, base: Posterior) -> Posterior:

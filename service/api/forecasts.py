@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from service.api.deps import LiveDep, ReaderDep, SessionDep
 from service.api.responses import PROBLEMS, etagged
@@ -32,7 +32,11 @@ def get_forecast(
     return etagged(request, public.model_dump(mode="json"), etag)
 
 
-@router.get("/{question_id}/forecast/history", response_model=ForecastHistoryPublic)
+@router.get(
+    "/{question_id}/forecast/history",
+    response_model=ForecastHistoryPublic,
+    responses={200: {"content": {"text/csv": {}}}},
+)
 def get_forecast_history(
     question_id: str,
     request: Request,
@@ -41,9 +45,27 @@ def get_forecast_history(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    format: Annotated[
+        Literal["json", "csv"] | None,
+        Query(description="`json` or `csv` (a download); default: by `Accept`, else JSON"),
+    ] = None,
+    accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Every forecast served for the question, oldest first, each with its cause."""
     history = forecasts.get_forecast_history(session, question_id, since, until, limit)
     last = history.items[-1].event_id if history.items else 0
-    etag = f'"fhh-{question_id}-{last}-{since}-{until}-{limit}"'.replace(" ", "_")
+    as_csv = format == "csv" or (format is None and "text/csv" in (accept or ""))
+    etag = f'"fhh-{question_id}-{last}-{since}-{until}-{limit}-{int(as_csv)}"'.replace(" ", "_")
+    if as_csv:
+        match = request.headers.get("if-none-match")
+        headers = {
+            "ETag": etag,
+            "Cache-Control": "no-cache",
+            "Content-Disposition": f'attachment; filename="{question_id}-history.csv"',
+        }
+        if match and etag in [m.strip() for m in match.split(",")]:
+            return Response(status_code=304, headers=headers)
+        return Response(
+            forecasts.history_csv(history), media_type="text/csv; charset=utf-8", headers=headers
+        )
     return etagged(request, history.model_dump(mode="json"), etag)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import math
 from datetime import UTC, datetime
 
@@ -120,3 +122,51 @@ def get_forecast_history(
             for r in rows
         ],
     )
+
+
+#: Columns of the history CSV download, in order.
+HISTORY_CSV_COLUMNS = (
+    "event_id",
+    "question_id",
+    "computed_at",
+    "probability",
+    "interval_low",
+    "interval_high",
+    "interval_prob",
+    "median",
+    "previous_probability",
+    "tier",
+    "fit_id",
+    "cause_type",
+    "cause_id",
+    "khat",
+    "needs_refit",
+)
+
+
+def history_csv(history: ForecastHistoryPublic) -> str:
+    """The history as CSV (one row per forecast served, oldest first; numbers unrounded)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HISTORY_CSV_COLUMNS)
+    for p in history.items:
+        writer.writerow(
+            (
+                p.event_id,
+                p.question_id,
+                p.computed_at.isoformat(),
+                repr(p.probability),
+                repr(p.interval[0]),
+                repr(p.interval[1]),
+                p.interval_prob,
+                "" if p.median is None else repr(p.median),
+                "" if p.previous_probability is None else repr(p.previous_probability),
+                p.tier,
+                p.fit_id,
+                p.cause.type,
+                p.cause.id,
+                "" if p.khat is None else repr(p.khat),
+                str(p.needs_refit).lower(),
+            )
+        )
+    return out.getvalue()

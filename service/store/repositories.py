@@ -95,6 +95,13 @@ class ElicitationRepository:
     def get_by_id(self, elicitation_id: str) -> ElicitationRow | None:
         return self.session.get(ElicitationRow, elicitation_id)
 
+    def list_of_question_in_creation_order(self, question_id: str) -> Sequence[ElicitationRow]:
+        return self.session.scalars(
+            select(ElicitationRow)
+            .where(ElicitationRow.question_id == question_id)
+            .order_by(ElicitationRow.created_at, ElicitationRow.id)
+        ).all()
+
 
 class EvidenceRepository:
     def __init__(self, session: Session) -> None:
@@ -148,6 +155,21 @@ class EvidenceRepository:
         self.session.flush()
         return row
 
+    def get_retraction_by_id(self, retraction_id: str) -> EvidenceRetractionRow | None:
+        return self.session.get(EvidenceRetractionRow, retraction_id)
+
+    def list_with_effect_on_question_and_retraction_newest_observed_first(
+        self, question_id: str
+    ) -> list[tuple[EvidenceRow, EvidenceEffectRow, EvidenceRetractionRow | None]]:
+        rows = self.session.execute(
+            select(EvidenceRow, EvidenceEffectRow, EvidenceRetractionRow)
+            .join(EvidenceEffectRow, EvidenceEffectRow.evidence_id == EvidenceRow.id)
+            .outerjoin(EvidenceRetractionRow, EvidenceRetractionRow.evidence_id == EvidenceRow.id)
+            .where(EvidenceEffectRow.question_id == question_id)
+            .order_by(EvidenceRow.observed_at.desc(), EvidenceRow.created_at.desc())
+        ).all()
+        return [(ev, eff, rt) for ev, eff, rt in rows]
+
 
 class ForecastHistoryRepository:
     def __init__(self, session: Session) -> None:
@@ -161,6 +183,19 @@ class ForecastHistoryRepository:
         return self.session.scalar(
             select(ForecastHistoryRow)
             .where(ForecastHistoryRow.question_id == question_id)
+            .order_by(ForecastHistoryRow.id.desc())
+            .limit(1)
+        )
+
+    def get_latest_of_question_before(
+        self, question_id: str, before: datetime
+    ) -> ForecastHistoryRow | None:
+        return self.session.scalar(
+            select(ForecastHistoryRow)
+            .where(
+                ForecastHistoryRow.question_id == question_id,
+                ForecastHistoryRow.computed_at < before,
+            )
             .order_by(ForecastHistoryRow.id.desc())
             .limit(1)
         )
@@ -198,6 +233,17 @@ class ForecastHistoryRepository:
 
     def get_max_id(self) -> int:
         return int(self.session.scalar(select(func.max(ForecastHistoryRow.id))) or 0)
+
+    def list_newest_of_question_oldest_first(
+        self, question_id: str, limit: int
+    ) -> Sequence[ForecastHistoryRow]:
+        rows = self.session.scalars(
+            select(ForecastHistoryRow)
+            .where(ForecastHistoryRow.question_id == question_id)
+            .order_by(ForecastHistoryRow.id.desc())
+            .limit(limit)
+        ).all()
+        return rows[::-1]
 
     def exists_for_fit_cause(self, fit_id: str) -> bool:
         return (
@@ -250,6 +296,11 @@ class FitRepository:
             select(func.coalesce(func.sum(FitRow.seconds), 0.0), func.count(FitRow.seconds))
         ).one()
         return float(total or 0.0), int(n)
+
+    def list_latest_started(self, limit: int) -> Sequence[FitRow]:
+        return self.session.scalars(
+            select(FitRow).order_by(FitRow.started_at.desc(), FitRow.id.desc()).limit(limit)
+        ).all()
 
 
 class FitJobRepository:

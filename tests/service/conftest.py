@@ -133,34 +133,50 @@ def keys(prepared) -> Keys:  # type: ignore[no-untyped-def]
     )
 
 
+#: The tiny catalog's questions (tests/service/tiny_priors/questions.yaml) by id.
+TINY_TITLES = {
+    "truce-by-2027": "Will there be a truce by 2027?",
+    "summit-by-2027": "Will there be a summit by 2027?",
+    "sanctions-relief-by-2027": "Will sanctions be relieved by 2027?",
+}
+
+
+def record_fit(settings, fit_id: str, status: str, **fields) -> None:  # type: ignore[no-untyped-def]
+    """Record a fit row as the worker would (``fields`` override the defaults)."""
+    from service.store.database import make_engine, make_session_factory
+    from service.store.tables import FitRow
+
+    now = datetime.now(UTC)
+    values = {
+        "started_at": now,
+        "finished_at": now,
+        "published_at": now if status == "published" else None,
+        "seconds": 1.0,
+        "inputs": {"fixture": True},
+        **fields,
+    }
+    engine = make_engine(settings)
+    with make_session_factory(engine)() as session:
+        session.add(FitRow(id=fit_id, status=status, **values))
+        session.commit()
+    engine.dispose()
+
+
 def publish_artifact(settings, artifact: Path, fit_id: str = "fit-fixture") -> str:  # type: ignore[no-untyped-def]
     """Record a copy of ``artifact`` as the latest published fit (as the worker would)."""
     from service.live import sha256_of
-    from service.store.database import make_engine, make_session_factory
-    from service.store.tables import FitRow
 
     dest = settings.artifacts_dir / f"{fit_id}.nc"
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(artifact, dest)
-    engine = make_engine(settings)
-    with make_session_factory(engine)() as session:
-        now = datetime.now(UTC)
-        session.add(
-            FitRow(
-                id=fit_id,
-                status="published",
-                started_at=now,
-                finished_at=now,
-                published_at=now,
-                seconds=1.0,
-                diagnostics={"publishable": True},
-                inputs={"fixture": True},
-                artifact_path=str(dest),
-                artifact_sha256=sha256_of(dest),
-            )
-        )
-        session.commit()
-    engine.dispose()
+    record_fit(
+        settings,
+        fit_id,
+        "published",
+        diagnostics={"publishable": True},
+        artifact_path=str(dest),
+        artifact_sha256=sha256_of(dest),
+    )
     return fit_id
 
 
