@@ -36,13 +36,15 @@ class QuestionPriors(_Strict):
     base_logit: NormalPrior = NormalPrior(mu=-1.5, sigma=0.5)
     #: Spread of group means around the global mean.
     group_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
-    #: Spread of questions around their group mean (tau_g).
-    question_sd: HalfNormalPrior = HalfNormalPrior(sigma=1.5)
+    #: Spread of questions around their group mean (tau_g); wide, because many real questions
+    #: are all but settled (docs/model.md, "Hyperpriors").
+    question_sd: HalfNormalPrior = HalfNormalPrior(sigma=3.0)
 
 
 class ForecasterPriors(_Strict):
     #: log of the population's discrimination alpha-bar (m ~ alpha-bar * theta on average).
-    log_discrimination: NormalPrior = NormalPrior(mu=0.0, sigma=0.5)
+    #: Wide enough for the extremizing factors crowds need (docs/model.md, "Hyperpriors").
+    log_discrimination: NormalPrior = NormalPrior(mu=0.0, sigma=1.0)
     #: spread of forecasters' log discrimination around the population (geometric mean pinned).
     log_discrimination_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.3)
     bias_mean: NormalPrior = NormalPrior(mu=0.0, sigma=0.5)
