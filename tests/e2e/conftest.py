@@ -78,7 +78,7 @@ def tiny_fit_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save(posterior, tmp_path_factory.mktemp("e2e-artifact") / "tiny.nc")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server(
     tmp_path_factory: pytest.TempPathFactory, tiny_fit_artifact: Path
 ) -> Iterator[LiveServer]:
@@ -121,7 +121,9 @@ def live_server(
     thread.join(timeout=15)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while sync_playwright() is open, its event loop counts as
+# running in the main thread, and later tests that call asyncio.run() would fail.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(HOW_TO_INSTALL, pytrace=False)
