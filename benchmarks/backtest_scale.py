@@ -2,13 +2,20 @@
 
 The shape follows the target data set (50,000 forecasts, 15,000 questions, 2,000
 forecasters: about 3.3 forecasts a question), simulated from the model with forecasters in
-the range seen on real data. One fold = one fit on 80% of the questions with outcomes and
+the range seen on real data and a heavy-tailed number of forecasts per forecaster
+(:func:`shaped_data`). One fold = one fit on 80% of the questions with outcomes and
 20% without, then predictions for the 20%. Each size runs in its own process, so its peak
 memory is its own. The baseline, measured in the same run, is the mean-of-log-odds rule on
 the same fold.
 
-    .venv/bin/python benchmarks/backtest_scale.py            # 5k, 20k, 50k
-    .venv/bin/python benchmarks/backtest_scale.py --sizes 5000 --folds 5
+A fold's time is the fit and the predictions; compiling the model (once per process: the
+folds of one size share it) is reported apart. Beside the times: leapfrog steps per draw
+and step size (counts, which a loaded machine does not distort), the load average before
+and after, the fit's diagnostics.
+
+    .venv/bin/python benchmarks/backtest_scale.py            # 5k, 20k, 50k, one fold each
+    .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --folds 5
+    .venv/bin/python benchmarks/backtest_scale.py --sizes 5000 --target-accept 0.9 --tune 500
 """
 
 from __future__ import annotations
@@ -27,57 +34,110 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={ROOT / 'var' / 'cache' / 'pytensor'}")
 
 
-def one_size(n_forecasts: int, folds: int, seed: int) -> dict:
+def shaped_data(n_forecasts: int, seed: int = 0):
+    """Simulated data of the target shape, every question resolved.
+
+    ``0.3 * n_forecasts`` questions in 5 groups, each with 3 or 4 forecasts (10 for every 3
+    questions), from ``min(2000, n_forecasts // 25)`` forecasters with parameters in the
+    range seen on real data (``realistic_forecasters``). How often a forecaster appears is
+    heavy-tailed (log-normal activity, sd 1.5), as in the GJP data: about a quarter of
+    them have 3 forecasts or fewer, a few have hundreds; each has at least one. A
+    forecaster forecasts a question at most once. Forecasts and outcomes are drawn from the model.
+
+    Returns ``(data, sim_seconds)``.
+    """
     import numpy as np
     from scipy.special import expit
 
-    from models.backtest import question_folds
-    from models.dataset import ForecastData
-    from models.forecast_model import COMPILED, ForecastModel
-    from models.scoring import brier
-    from models.simulate import realistic_forecasters, simulate
+    from models.dataset import Forecast, ForecastData, Question, Resolution
+    from models.simulate import EPOCH, realistic_forecasters
 
+    t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     n_q = int(n_forecasts * 0.3)
     n_f = min(2000, max(50, n_forecasts // 25))
-    t0 = time.perf_counter()
-    # 10 forecasts for every 3 questions: simulate 3 or 4 per question.
-    data_a, truth_a = simulate(
-        rng,
-        n_questions=n_q,
-        n_forecasters=n_f,
-        forecasts_per_question=3,
-        n_groups=5,
-        **realistic_forecasters(rng, n_f),
-    )
-    extra = n_forecasts - len(data_a.forecasts)
-    fc = list(data_a.forecasts)
-    by_q = rng.choice(n_q, size=extra, replace=False)
-    params = realistic_forecasters(np.random.default_rng(seed + 1), n_f)
-    from models.dataset import Forecast
-    from models.simulate import EPOCH
+    n_g = 5
+    group = np.arange(n_q) % n_g
+    mu_g = rng.normal(-1.5, 0.5, n_g)
+    tau_g = rng.uniform(1.0, 2.5, n_g)
+    theta = mu_g[group] + tau_g[group] * rng.standard_normal(n_q)
+    par = realistic_forecasters(rng, n_f)
+    noise = np.hypot(par["sigma"], 0.3)  # the model's noise floor
+    activity = rng.lognormal(0.0, 1.5, n_f)
+    activity /= activity.sum()
+    per_q = np.full(n_q, n_forecasts // n_q)
+    per_q[rng.permutation(n_q)[: n_forecasts - per_q.sum()]] += 1
+    who = [rng.choice(n_f, size=k, replace=False, p=activity) for k in per_q]
+    obs_q = np.repeat(np.arange(n_q), per_q)
+    obs_e = np.concatenate(who)
+    # Everyone forecasts at least once: a forecaster drawn no question takes over a
+    # forecast from one who has several (on a question they are not already on).
+    counts = np.bincount(obs_e, minlength=n_f)
+    for e in np.flatnonzero(counts == 0):
+        while True:
+            i = int(rng.integers(obs_e.size))
+            if counts[obs_e[i]] > 1 and e not in who[obs_q[i]]:
+                counts[obs_e[i]] -= 1
+                counts[e] += 1
+                obs_e[i] = e
+                break
+    m = par["alpha"][obs_e] * theta[obs_q] + par["beta"][obs_e]
+    m += noise[obs_e] * rng.standard_normal(obs_e.size)
+    questions = tuple(Question(id=f"q{q:05d}", group=f"g{group[q]}") for q in range(n_q))
+    forecasts = [
+        Forecast(questions[q].id, f"f{e:04d}", EPOCH, float(x))
+        for q, e, x in zip(obs_q, obs_e, m, strict=True)
+    ]
+    outcome = (rng.random(n_q) < expit(theta)).astype(int)
+    resolutions = tuple(Resolution(questions[q].id, int(outcome[q])) for q in range(n_q))
+    data = ForecastData(questions, tuple(forecasts), (), resolutions)
+    return data, time.perf_counter() - t0
 
-    for q in by_q:
-        e = int(rng.integers(n_f))
-        m = params["alpha"][e] * truth_a.theta[q] + params["beta"][e] + rng.normal()
-        fc.append(Forecast(data_a.questions[q].id, f"x{e:04d}", EPOCH, float(m)))
-    data = ForecastData(data_a.questions, tuple(fc), (), data_a.resolutions)
-    sim_seconds = time.perf_counter() - t0
+
+def fold_data(data, k: int, seed: int = 0):
+    """Fold ``k`` of 5: every question and forecast, outcomes of the other four folds.
+
+    Returns ``(fold data, held-out question ids)``.
+    """
+    from models.backtest import question_folds
+    from models.dataset import ForecastData
+
+    fold_sets = question_folds(data.question_ids, n_folds=5, seed=seed)
+    held = {str(q) for q in fold_sets[k]}
+    train_res = tuple(r for r in data.resolutions if r.question_id not in held)
+    return ForecastData(data.questions, data.forecasts, (), train_res), sorted(held)
+
+
+def one_size(n_forecasts: int, folds: int, seed: int, overrides: dict) -> dict:
+    import numpy as np
+    from scipy.special import expit
+
+    from models.config import ModelConfig, SamplerSettings
+    from models.forecast_model import COMPILED, ForecastModel, ModelStructure, encode
+    from models.scoring import brier
+
+    data, sim_seconds = shaped_data(n_forecasts, seed)
+    n_q = len(data.questions)
     outcome = {r.question_id: r.outcome for r in data.resolutions}
-    qids = data.question_ids
-    fold_sets = question_folds(qids, n_folds=5, seed=seed)
-    model = ForecastModel()
+    config = ModelConfig()
+    sampler = SamplerSettings(**{**config.sampler.model_dump(), **overrides})
+    model = ForecastModel(config)
     fits = []
     for k in range(folds):
-        held = {str(q) for q in fold_sets[k]}
-        train_res = tuple(r for r in data.resolutions if r.question_id not in held)
-        fold_data = ForecastData(data.questions, data.forecasts, (), train_res)
+        load_before = os.getloadavg()
+        train, held_ids = fold_data(data, k, seed)
+        held = set(held_ids)
+        # Compile (once per structure and process) apart from the fold's own time.
         compiles = COMPILED.compilations
+        t0 = time.perf_counter()
+        structure = ModelStructure.for_data(train)
+        COMPILED.get(structure, config, encode(train, structure))
+        compile_s = time.perf_counter() - t0 if COMPILED.compilations > compiles else 0.0
         t1 = time.perf_counter()
-        post = model.fit(fold_data, retry=False)
+        post = model.fit(train, sampler=sampler, retry=False)
         fit_s = time.perf_counter() - t1
-        held_ids = sorted(held)
         p = np.array([f.probability for f in post.predict(held_ids)])
+        fold_s = time.perf_counter() - t1
         y = np.array([outcome[q] for q in held_ids])
         # Baseline on the same fold: mean of log-odds per question.
         t2 = time.perf_counter()
@@ -87,18 +147,30 @@ def one_size(n_forecasts: int, folds: int, seed: int) -> dict:
                 sums.setdefault(f.question_id, []).append(f.logit_center)
         base = np.array([expit(np.mean(sums.get(q, [0.0]))) for q in held_ids])
         base_s = time.perf_counter() - t2
+        stats = post.posterior["sample_stats"]
+        steps = np.asarray(stats["n_steps"])
+        diag = post.diagnostics
         fits.append(
             {
                 "fold": k,
-                "seconds": round(fit_s, 2),
-                "compiled_in_this_fold": COMPILED.compilations > compiles,
-                "sampling_seconds": round(post.diagnostics.sampling_seconds, 2),
-                "publishable": post.diagnostics.publishable,
-                "divergences": post.diagnostics.divergences,
-                "max_rhat": round(post.diagnostics.max_rhat, 4),
+                "fold_seconds": round(fold_s, 1),
+                "compile_seconds": round(compile_s, 1),
+                "sampling_seconds": round(diag.sampling_seconds, 1),
+                "after_sampling_seconds": round(fit_s - diag.sampling_seconds, 1),
+                "predict_seconds": round(fold_s - fit_s, 1),
+                "steps_per_draw": round(float(steps.mean()), 1),
+                "step_size": round(float(np.asarray(stats["step_size"]).mean()), 4),
+                "gradients_in_draws": int(steps.sum()),
+                "publishable": diag.publishable,
+                "divergences": diag.divergences,
+                "max_rhat": round(diag.max_rhat, 4),
+                "max_rhat_all": round(diag.max_rhat_all, 4),
+                "min_ess_bulk": round(diag.min_ess_bulk),
                 "brier_model": round(float(brier(p, y)), 4),
                 "brier_mean_logodds": round(float(brier(base, y)), 4),
                 "baseline_seconds": round(base_s, 4),
+                "load_before": [round(x, 2) for x in load_before],
+                "load_after": [round(x, 2) for x in os.getloadavg()],
             }
         )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -106,6 +178,8 @@ def one_size(n_forecasts: int, folds: int, seed: int) -> dict:
         "forecasts": len(data.forecasts),
         "questions": n_q,
         "forecasters": len(data.forecaster_ids),
+        "resolved_in_fit": len(train.resolutions),
+        "sampler": sampler.model_dump(),
         "simulate_seconds": round(sim_seconds, 1),
         "peak_rss_mib": round(peak_mib),
         "folds": fits,
@@ -117,38 +191,54 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000, 50000])
     ap.add_argument("--folds", type=int, default=1, help="folds to run per size (of 5)")
     ap.add_argument("--seed", type=int, default=0)
+    for name in ("tune", "draws", "chains"):
+        ap.add_argument(f"--{name}", type=int, help=f"sampler {name} (default: the config's)")
+    ap.add_argument("--target-accept", type=float, help="default: the config's")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    overrides = {
+        k: v
+        for k, v in (
+            ("tune", args.tune),
+            ("draws", args.draws),
+            ("chains", args.chains),
+            ("target_accept", args.target_accept),
+        )
+        if v is not None
+    }
     if args.one:
-        print(json.dumps(one_size(args.one, args.folds, args.seed)))
+        print(json.dumps(one_size(args.one, args.folds, args.seed, overrides)))
         return
     rows = []
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(n), "--folds", str(args.folds)]
         cmd += ["--seed", str(args.seed)]
+        for k, v in overrides.items():
+            cmd += [f"--{k.replace('_', '-')}", str(v)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
         r = rows[-1]
-        warm = [f["seconds"] for f in r["folds"] if not f["compiled_in_this_fold"]]
         print(
             f"{r['forecasts']:>6} forecasts {r['questions']:>6} questions "
-            f"{r['forecasters']:>5} forecasters | fold fit "
-            + ", ".join(f"{f['seconds']:.1f}s" for f in r["folds"])
-            + (f" (warm mean {sum(warm) / len(warm):.1f}s)" if warm else "")
-            + f" | peak {r['peak_rss_mib']} MiB",
+            f"{r['forecasters']:>5} forecasters | peak {r['peak_rss_mib']} MiB",
             flush=True,
         )
         for f in r["folds"]:
             print(
-                f"    fold {f['fold']}: publishable={f['publishable']} div={f['divergences']} "
-                f"R-hat={f['max_rhat']} Brier model {f['brier_model']} vs mean log-odds "
-                f"{f['brier_mean_logodds']}; model/baseline time "
-                f"{f['seconds'] / max(f['baseline_seconds'], 1e-6):.0f}x"
+                f"    fold {f['fold']}: {f['fold_seconds']:.0f} s (+ compile "
+                f"{f['compile_seconds']:.0f} s): sampling {f['sampling_seconds']:.0f} s, "
+                f"after it {f['after_sampling_seconds']:.0f} s, predict "
+                f"{f['predict_seconds']:.0f} s | {f['steps_per_draw']} steps/draw at step "
+                f"{f['step_size']} | publishable={f['publishable']} div={f['divergences']} "
+                f"R-hat={f['max_rhat']} (all {f['max_rhat_all']}) ESS={f['min_ess_bulk']} | "
+                f"Brier model {f['brier_model']} vs mean log-odds {f['brier_mean_logodds']} | "
+                f"load {f['load_before'][0]} -> {f['load_after'][0]}",
+                flush=True,
             )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
-        t_first = first["folds"][-1]["seconds"]
-        t_last = last["folds"][-1]["seconds"]
+        t_first = first["folds"][-1]["fold_seconds"]
+        t_last = last["folds"][-1]["fold_seconds"]
         growth = (t_last / t_first) / (last["forecasts"] / first["forecasts"])
         print(
             f"time grows {t_last / t_first:.1f}x for {last['forecasts'] / first['forecasts']:.0f}x "

@@ -13,7 +13,13 @@ from models.constants import RELIABILITY_CLASSES
 from models.dataset import Evidence, EvidenceEffect, Forecast, ForecastData, Question, Resolution
 from models.evidence import epoch_seconds, evidence_offsets
 from models.exceptions import DataError
-from models.forecast_model import COMPILED, ForecastModel, ModelStructure, capacity
+from models.forecast_model import (
+    COMPILED,
+    ForecastModel,
+    ModelStructure,
+    capacity,
+    rank_diagnostics,
+)
 from models.simulate import EPOCH, realistic_forecasters, simulate
 
 
@@ -48,6 +54,33 @@ def test_evidence_offsets_sum_log_lr_by_class_and_time():
     expected[2, r_off] = np.log(0.5)
     expected[3, r_off] = np.log(2.0)  # evidence at the same instant counts
     np.testing.assert_allclose(a, expected)
+
+
+@pytest.mark.parametrize(
+    ("chains", "draws", "phi"),
+    [(4, 200, 0.5), (4, 201, 0.95), (2, 50, -0.3), (1, 40, 0.7), (3, 7, 0.2)],
+)
+def test_rank_diagnostics_equal_arviz_stats(chains, draws, phi):
+    """The vectorised R-hat and bulk ESS are arviz_stats' own, ties and edge cases too."""
+    import xarray as xr
+    from arviz_stats import ess, rhat
+
+    rng = np.random.default_rng(draws)
+    k = 12
+    x = np.zeros((chains, draws, k))
+    noise = rng.standard_normal((chains, draws, k))
+    for t in range(1, draws):
+        x[:, t] = phi * x[:, t - 1] + noise[:, t]
+    x += rng.normal(0.0, 0.3, (chains, 1, k))  # chains that disagree a little
+    x[:, :, 0] = 1.5  # constant
+    x[0, 3, 1] = np.nan
+    x[:, :, 2] = np.round(x[:, :, 2])  # many ties
+    da = xr.DataArray(x, dims=("chain", "draw", "q"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want_r, want_e = np.asarray(rhat(da)), np.asarray(ess(da, method="bulk"))
+    got_r, got_e = rank_diagnostics(x)
+    np.testing.assert_allclose(got_r, want_r, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(got_e, want_e, rtol=1e-12, equal_nan=True)
 
 
 def test_bad_records_are_refused():
