@@ -55,6 +55,13 @@ class MethodScore:
         Its outcome.
     fold_brier : tuple of float
         Brier score of each fold (NaN for a fold without resolved questions).
+    ece_expected : float
+        The ECE a calibrated forecaster issuing these same forecasts would have on average
+        (:func:`models.scoring.calibration_check`): with few questions, ECE is large by
+        chance alone.
+    calibration_p : float
+        Share of calibrated simulations with an ECE at least as large as ``ece``; below
+        0.05 the method is miscalibrated beyond chance.
     """
 
     name: str
@@ -67,6 +74,78 @@ class MethodScore:
     probability: np.ndarray
     outcome: np.ndarray
     fold_brier: tuple[float, ...]
+    ece_expected: float = math.nan
+    calibration_p: float = math.nan
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One method against another on the same scored questions (A minus B; negative: A better).
+
+    Attributes
+    ----------
+    method, against : str
+        Names of A and B.
+    differences : dict of str to ScoreDifference
+        ``brier``, ``log_score`` and ``ece``, each with its bootstrap interval over questions
+        (:func:`models.scoring.paired_bootstrap`).
+    """
+
+    method: str
+    against: str
+    differences: dict[str, scoring.ScoreDifference]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"method", "against", "level", "<score>": {"difference", "low", ...}}``."""
+        out: dict[str, Any] = {
+            "method": self.method,
+            "against": self.against,
+            "level": scoring.INTERVAL_LEVEL,
+        }
+        for name, d in self.differences.items():
+            out[name] = {
+                "difference": d.difference,
+                "low": d.low,
+                "high": d.high,
+                "share_better": d.share_a_better,
+            }
+        return out
+
+
+def compare_methods(scores: Sequence[MethodScore], method: str, seed: int = 0) -> list[Comparison]:
+    """Compare one method with every other, by paired bootstrap over the scored questions.
+
+    Parameters
+    ----------
+    scores : sequence of MethodScore
+        From :func:`run_reference_backtest` (all scored on the same questions).
+    method : str
+        Name of the method to compare (A), e.g. ``"model"``.
+    seed : int, default 0
+        Seed of the resampling; the same resampled questions serve every pair.
+
+    Returns
+    -------
+    list of Comparison
+        One per other method, in the order of ``scores``; empty if nothing was scored.
+    """
+    by_name = {s.name: s for s in scores}
+    if method not in by_name:
+        raise DataError(f"no method {method!r} among {sorted(by_name)}")
+    a = by_name[method]
+    if a.n == 0:
+        return []
+    out = []
+    for other in scores:
+        if other.name == method:
+            continue
+        if other.question_ids != a.question_ids:
+            raise DataError(f"{method!r} and {other.name!r} were scored on different questions")
+        differences = scoring.paired_bootstrap(
+            a.probability, other.probability, a.outcome, seed=seed
+        )
+        out.append(Comparison(method=method, against=other.name, differences=differences))
+    return out
 
 
 def question_folds(
@@ -400,8 +479,11 @@ def run_reference_backtest(
         p_scored, y_scored = p_all[keep], truth.outcome[keep]
         if p_scored.size:
             scores = scoring.score_all(p_scored, y_scored)
+            check = scoring.calibration_check(p_scored, y_scored)
+            expected, calibration_p = check.expected_ece, check.p_value
         else:
             scores = dict.fromkeys(("brier", "log_score", "ece", "sharpness"), math.nan)
+            expected = calibration_p = math.nan
         results.append(
             MethodScore(
                 name=name,
@@ -414,6 +496,8 @@ def run_reference_backtest(
                 probability=p_scored,
                 outcome=y_scored,
                 fold_brier=fold_brier,
+                ece_expected=expected,
+                calibration_p=calibration_p,
             )
         )
     return results

@@ -204,3 +204,191 @@ def score_all(p: ArrayLike, y: ArrayLike) -> dict[str, float]:
         "sharpness": sharpness(parr),
         "n": int(parr.size),
     }
+
+
+#: Resamples of :func:`calibration_check` and :func:`paired_bootstrap`.
+RESAMPLES = 2000
+
+#: Central level of the intervals of :func:`paired_bootstrap`.
+INTERVAL_LEVEL = 0.9
+
+# Rows of simulated or resampled outcomes processed at once (bounds memory at large n).
+_CHUNK_CELLS = 2_000_000
+
+
+def _ece_rows(p: np.ndarray, y: np.ndarray, bins: int) -> np.ndarray:
+    """ECE of each row of ``p`` and ``y`` (both shape ``(rows, n)``), vectorised."""
+    rows, n = p.shape
+    index = _bin_index(p, bins) + bins * np.arange(rows)[:, None]
+    flat = index.ravel()
+    size = rows * bins
+    sum_p = np.bincount(flat, weights=p.ravel(), minlength=size).reshape(rows, bins)
+    sum_y = np.bincount(flat, weights=y.ravel(), minlength=size).reshape(rows, bins)
+    # sum_b n_b |mean_p_b - freq_b| = sum_b |sum_p_b - sum_y_b|; empty bins add 0.
+    return np.abs(sum_p - sum_y).sum(axis=1) / n
+
+
+def _check_resamples(resamples: int) -> None:
+    if not isinstance(resamples, int | np.integer) or resamples < 1:
+        raise DataError(f"resamples must be a positive integer, got {resamples!r}")
+
+
+def _chunks(total: int, n: int) -> list[int]:
+    step = max(1, _CHUNK_CELLS // max(n, 1))
+    return [min(step, total - start) for start in range(0, total, step)]
+
+
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """How a forecaster's ECE compares with that of a calibrated one issuing the same forecasts.
+
+    ``expected_ece`` is the mean ECE when every outcome is drawn as ``Bernoulli(p)``, i.e. the
+    error that binning and a finite number of questions produce even under perfect
+    calibration ("consistency resampling", Bröcker and Smith 2007). ``p_value`` is the share
+    of those simulated ECEs at least as large as the observed one: small values (< 0.05)
+    mean the forecasts are miscalibrated beyond chance; values near 0.5 or above mean the
+    observed ECE is what chance alone gives.
+    """
+
+    ece: float
+    expected_ece: float
+    p_value: float
+
+
+def calibration_check(
+    p: ArrayLike,
+    y: ArrayLike,
+    bins: int = CALIBRATION_BINS,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> CalibrationCheck:
+    """Test the observed ECE against outcomes simulated from the forecasts themselves.
+
+    Parameters
+    ----------
+    p : array_like of float, shape (n,)
+        Forecast probabilities of yes, in [0, 1].
+    y : array_like of {0, 1}, shape (n,)
+        Outcomes.
+    bins : int, default 10
+        Equal-width bins of the ECE.
+    resamples : int, default 2000
+        Simulated outcome sets.
+    seed : int, default 0
+        Seed of the simulation (the result is a pure function of the inputs and the seed).
+
+    Returns
+    -------
+    CalibrationCheck
+        The observed ECE, its mean under calibration and the one-sided p-value
+        ``(1 + #{simulated >= observed}) / (1 + resamples)``.
+    """
+    parr, yarr = _check_py(p, y)
+    _check_resamples(resamples)
+    observed = expected_calibration_error(parr, yarr, bins)
+    rng = np.random.default_rng(seed)
+    simulated = []
+    for rows in _chunks(int(resamples), parr.size):
+        draws = (rng.random((rows, parr.size)) < parr).astype(np.float64)
+        simulated.append(_ece_rows(np.broadcast_to(parr, draws.shape), draws, bins))
+    sims = np.concatenate(simulated)
+    # A tolerance keeps ties (identical bins, rounding) on the side of "as large".
+    at_least = int(np.count_nonzero(sims >= observed - 1e-12))
+    return CalibrationCheck(
+        ece=observed,
+        expected_ece=float(sims.mean()),
+        p_value=(1 + at_least) / (1 + int(resamples)),
+    )
+
+
+@dataclass(frozen=True)
+class ScoreDifference:
+    """One score of forecasts A minus the same score of forecasts B, over the same questions.
+
+    Negative means A is better (every score here is a loss). ``low`` and ``high`` bound the
+    central bootstrap interval (resampling questions); ``share_a_better`` is the share of
+    resamples in which A scored lower.
+    """
+
+    score: str
+    difference: float
+    low: float
+    high: float
+    share_a_better: float
+
+
+def paired_bootstrap(
+    p_a: ArrayLike,
+    p_b: ArrayLike,
+    y: ArrayLike,
+    resamples: int = RESAMPLES,
+    level: float = INTERVAL_LEVEL,
+    seed: int = 0,
+    bins: int = CALIBRATION_BINS,
+) -> dict[str, ScoreDifference]:
+    """Differences of Brier, log score and ECE between two forecasters, with bootstrap intervals.
+
+    Questions are resampled with replacement; both forecasters are scored on the same
+    resample, so what the questions share (how hard they were) cancels.
+
+    Parameters
+    ----------
+    p_a, p_b : array_like of float, shape (n,)
+        Two sets of forecasts of the same questions.
+    y : array_like of {0, 1}, shape (n,)
+        Outcomes.
+    resamples : int, default 2000
+    level : float, default 0.9
+        Central interval, in (0, 1).
+    seed : int, default 0
+    bins : int, default 10
+        Bins of the ECE.
+
+    Returns
+    -------
+    dict of str to ScoreDifference
+        Keys ``brier``, ``log_score`` and ``ece``; each ``difference`` is A's score minus B's
+        on all questions.
+    """
+    a, yarr = _check_py(p_a, y)
+    b, _ = _check_py(p_b, y)
+    _check_resamples(resamples)
+    if not 0.0 < level < 1.0:
+        raise DataError(f"level must be in (0, 1), got {level!r}")
+    n = yarr.size
+    qa, qb = (
+        np.clip(a, LOG_SCORE_EPS, 1 - LOG_SCORE_EPS),
+        np.clip(b, LOG_SCORE_EPS, 1 - LOG_SCORE_EPS),
+    )
+    per_question = {
+        "brier": (a - yarr) ** 2 - (b - yarr) ** 2,
+        "log_score": -(yarr * np.log(qa) + (1 - yarr) * np.log1p(-qa))
+        + (yarr * np.log(qb) + (1 - yarr) * np.log1p(-qb)),
+    }
+    rng = np.random.default_rng(seed)
+    resampled: dict[str, list[np.ndarray]] = {"brier": [], "log_score": [], "ece": []}
+    for rows in _chunks(int(resamples), n):
+        idx = rng.integers(0, n, size=(rows, n))
+        for name, diff in per_question.items():
+            resampled[name].append(diff[idx].mean(axis=1))
+        ys = yarr[idx]
+        resampled["ece"].append(_ece_rows(a[idx], ys, bins) - _ece_rows(b[idx], ys, bins))
+    whole = {
+        "brier": float(per_question["brier"].mean()),
+        "log_score": float(per_question["log_score"].mean()),
+        "ece": expected_calibration_error(a, yarr, bins)
+        - expected_calibration_error(b, yarr, bins),
+    }
+    tail = (1.0 - level) / 2.0 * 100.0
+    out = {}
+    for name, parts in resampled.items():
+        sims = np.concatenate(parts)
+        low, high = np.percentile(sims, [tail, 100.0 - tail])
+        out[name] = ScoreDifference(
+            score=name,
+            difference=whole[name],
+            low=float(low),
+            high=float(high),
+            share_a_better=float(np.mean(sims < 0.0)),
+        )
+    return out

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         BacktestMethod,
         ModelMethod,
         aggregator_method,
+        compare_methods,
         model_method,
         question_folds,
         run_reference_backtest,
@@ -253,9 +255,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             "ece": s.ece,
             "sharpness": s.sharpness,
             "n": s.n,
+            "ece_expected": s.ece_expected,
+            "calibration_p": s.calibration_p,
         }
         for s in scores
     ]
+    comparisons = compare_methods(scores, MODEL_METHOD, args.seed) if model is not None else []
+    if args.predictions:
+        try:
+            _write_predictions(scores, folds, args.predictions)
+        except OSError as exc:
+            print(f"helsinki backtest: cannot write {args.predictions}: {exc}", file=sys.stderr)
+            return 2
     if args.plot:
         try:
             _plot_reliability(scores, args.plot)
@@ -274,10 +285,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             "skipped_rows": table.skipped,
             "sampler": sampler.model_dump() if model is not None else None,
             "methods": rows,
+            "comparisons": [c.to_dict() for c in comparisons],
             "model_fits": fits,
         }
         if args.plot:
             out["plot"] = str(args.plot)
+        if args.predictions:
+            out["predictions"] = str(args.predictions)
         print(json.dumps(json_safe(out), indent=2))
         return 0
 
@@ -288,16 +302,34 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     print(
         "held-out scores of each forecaster's latest forecasts "
-        "(lower is better, except sharpness; * best Brier)"
+        "(lower is better, except sharpness; * best Brier; ece~: the ECE a calibrated "
+        "forecaster\nissuing the same forecasts would have, cal p: chance of an ECE this "
+        "large under calibration)"
     )
-    print(f"  {'method':<20} {'brier':>8} {'log':>8} {'ece':>8} {'sharp':>8} {'n':>6}")
+    print(
+        f"  {'method':<20} {'brier':>8} {'log':>8} {'ece':>8} {'ece~':>8} {'cal p':>6}"
+        f" {'sharp':>8} {'n':>6}"
+    )
     best_brier = min(s.brier for s in scores)
     for s in scores:
         mark = "*" if s.brier == best_brier else " "
         print(
             f"{mark} {s.name:<20} {s.brier:8.4f} {s.log_score:8.4f} {s.ece:8.4f}"
-            f" {s.sharpness:8.4f} {s.n:>6}"
+            f" {s.ece_expected:8.4f} {s.calibration_p:6.3f} {s.sharpness:8.4f} {s.n:>6}"
         )
+    if comparisons:
+        level = round(comparisons[0].to_dict()["level"] * 100)
+        print(
+            f"\nmodel minus each method (negative: the model is better), with {level}% "
+            "bootstrap intervals over questions:"
+        )
+        print(f"  {'against':<20} {'brier':>28} {'log':>28} {'ece':>28}")
+        for c in comparisons:
+            cells = [
+                f"{d.difference:+.4f} [{d.low:+.4f}, {d.high:+.4f}]"
+                for d in (c.differences[k] for k in ("brier", "log_score", "ece"))
+            ]
+            print(f"  {c.against:<20} " + " ".join(f"{cell:>28}" for cell in cells))
     if fits:
         print(
             f"\nmodel fits (chains {sampler.chains}, tune {sampler.tune}, draws {sampler.draws}):"
@@ -315,7 +347,29 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             )
     if args.plot:
         print(f"\nreliability diagram saved to {args.plot}")
+    if args.predictions:
+        print(f"held-out predictions saved to {args.predictions}")
     return 0
+
+
+def _write_predictions(scores: list[Any], folds: Sequence[Iterable[str]], path: Path) -> None:
+    """One row per scored question: its fold (1-based), outcome and every method's forecast."""
+    import csv
+
+    fold_of = {q: k + 1 for k, fold in enumerate(folds) for q in fold}
+    first = scores[0]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["question_id", "fold", "outcome", *(s.name for s in scores)])
+        for i, q in enumerate(first.question_ids):
+            writer.writerow(
+                [
+                    q,
+                    fold_of[q],
+                    int(first.outcome[i]),
+                    *(repr(float(s.probability[i])) for s in scores),
+                ]
+            )
 
 
 def _announce_folds(method: Any, n_folds: int, *, enabled: bool) -> Any:
@@ -443,6 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--seed", type=int, default=0, help="seed of the folds (default 0)")
     backtest.add_argument("--json", action="store_true", help="print one JSON object")
     backtest.add_argument("--plot", type=Path, help="save a reliability diagram (PNG) here")
+    backtest.add_argument(
+        "--predictions",
+        type=Path,
+        metavar="OUT.csv",
+        help="save every scored question's held-out forecast by each method here",
+    )
     backtest.add_argument(
         "--skip-bad", action="store_true", help="skip bad rows (and count them) instead of failing"
     )

@@ -11,6 +11,7 @@ from models import scoring
 from models.aggregators import ExtremizedLogOdds, MeanProbability
 from models.backtest import (
     MethodScore,
+    compare_methods,
     mask_outcomes,
     question_folds,
     run_reference_backtest,
@@ -170,6 +171,29 @@ def test_plugged_in_method_and_default_methods() -> None:
     mean = everything[0]
     pooled = MeanProbability().fit(table).predict(table.select_questions(mean.question_ids))
     np.testing.assert_allclose(mean.probability, pooled)
+
+
+def test_scores_carry_a_calibration_check_and_comparisons() -> None:
+    table = simulated_table(200, seed=2)
+    folds = question_folds(table.question_ids, n_folds=3, seed=0)
+    scores = run_reference_backtest(table, folds, ["mean", "extremized_logodds"])
+    for s in scores:
+        check = scoring.calibration_check(s.probability, s.outcome)
+        assert (s.ece_expected, s.calibration_p) == (check.expected_ece, check.p_value)
+    # The forecasters halve the log-odds: their mean is under-confident beyond chance, and
+    # extremizing (fitted on the other folds) beats it on every resample's Brier score.
+    mean, extremized = scores
+    assert mean.calibration_p < 0.02 and mean.ece > 1.5 * mean.ece_expected
+    assert extremized.calibration_p > 0.1
+    (comparison,) = compare_methods(scores, "extremized_logodds")
+    assert (comparison.method, comparison.against) == ("extremized_logodds", "mean")
+    brier = comparison.differences["brier"]
+    assert brier.difference == pytest.approx(extremized.brier - mean.brier)
+    assert brier.high < 0
+    row = comparison.to_dict()
+    assert row["brier"]["low"] == brier.low and row["level"] == scoring.INTERVAL_LEVEL
+    with pytest.raises(DataError, match="no method"):
+        compare_methods(scores, "model")
 
 
 @pytest.mark.parametrize(

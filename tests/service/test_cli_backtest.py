@@ -27,9 +27,19 @@ JSON_KEYS = {
     "folds",
     "seed",
     "methods",
+    "comparisons",
     "model_fits",
 }
-METHOD_KEYS = {"name", "brier", "log_score", "ece", "sharpness", "n"}
+METHOD_KEYS = {
+    "name",
+    "brier",
+    "log_score",
+    "ece",
+    "sharpness",
+    "n",
+    "ece_expected",
+    "calibration_p",
+}
 
 #: Simulated forecasters: (discrimination alpha, bias beta, noise sigma) on the log-odds
 #: scale, a forecast's log-odds being ``alpha * z + beta + N(0, sigma)`` for true log-odds z.
@@ -73,12 +83,25 @@ def backtest_json(simulated_csv: Path, tmp_path_factory: pytest.TempPathFactory)
     import contextlib
     import io
 
+    predictions = plot.with_name("predictions.csv")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["backtest", str(simulated_csv), "--json", "--plot", str(plot), *QUICK])
+        code = main(
+            [
+                "backtest",
+                str(simulated_csv),
+                "--json",
+                "--plot",
+                str(plot),
+                "--predictions",
+                str(predictions),
+                *QUICK,
+            ]
+        )
     assert code == 0
     result = json.loads(out.getvalue())
     result["_plot_path"] = str(plot)
+    result["_predictions_path"] = str(predictions)
     return result
 
 
@@ -104,6 +127,38 @@ def test_model_beats_the_mean_probability(backtest_json: dict) -> None:
     # The model learns the optimist's bias and the timid forecasters' under-confidence; the
     # plain mean of probabilities cannot.
     assert brier["model"] < brier["mean"]
+
+
+def test_model_is_compared_with_every_rule(backtest_json: dict) -> None:
+    rules = [m["name"] for m in backtest_json["methods"] if m["name"] != "model"]
+    comparisons = backtest_json["comparisons"]
+    assert [c["against"] for c in comparisons] == rules
+    brier = {m["name"]: m["brier"] for m in backtest_json["methods"]}
+    for c in comparisons:
+        assert c["method"] == "model"
+        for score in ("brier", "log_score", "ece"):
+            cell = c[score]
+            assert cell["low"] <= cell["high"] and 0.0 <= cell["share_better"] <= 1.0
+        assert c["brier"]["difference"] == pytest.approx(brier["model"] - brier[c["against"]])
+    # The mean of probabilities ignores the optimist's bias and the timid forecasters: the
+    # model is better on most resamples of these 60 questions.
+    (against_mean,) = [c for c in comparisons if c["against"] == "mean"]
+    assert against_mean["brier"]["low"] < against_mean["brier"]["difference"] < 0
+    assert against_mean["brier"]["share_better"] > 0.6  # 0.71 with these seeds; B - A gives 0.29
+
+
+def test_predictions_file_holds_every_scored_question(backtest_json: dict) -> None:
+    with open(backtest_json["_predictions_path"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    names = [m["name"] for m in backtest_json["methods"]]
+    assert list(rows[0]) == ["question_id", "fold", "outcome", *names]
+    assert len(rows) == 60 and len({r["question_id"] for r in rows}) == 60
+    assert {int(r["fold"]) for r in rows} == {1, 2, 3, 4, 5}
+    # Scoring the file's columns gives the reported scores.
+    y = np.array([float(r["outcome"]) for r in rows])
+    for m in backtest_json["methods"]:
+        p = np.array([float(r[m["name"]]) for r in rows])
+        assert np.mean((p - y) ** 2) == pytest.approx(m["brier"], rel=1e-12)
 
 
 def test_plot_writes_a_png(backtest_json: dict) -> None:
