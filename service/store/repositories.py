@@ -245,6 +245,29 @@ class ForecastHistoryRepository:
         ).all()
         return rows[::-1]
 
+    def list_newest_per_question_oldest_first(
+        self, limit: int
+    ) -> dict[str, list[ForecastHistoryRow]]:
+        """The newest ``limit`` rows of every question, oldest first, in one query."""
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=ForecastHistoryRow.question_id, order_by=ForecastHistoryRow.id.desc()
+            )
+            .label("rank")
+        )
+        ranked = select(ForecastHistoryRow.id, rank).subquery()
+        rows = self.session.scalars(
+            select(ForecastHistoryRow)
+            .join(ranked, ranked.c.id == ForecastHistoryRow.id)
+            .where(ranked.c.rank <= limit)
+            .order_by(ForecastHistoryRow.question_id, ForecastHistoryRow.id)
+        ).all()
+        out: dict[str, list[ForecastHistoryRow]] = {}
+        for row in rows:
+            out.setdefault(row.question_id, []).append(row)
+        return out
+
     def exists_for_fit_cause(self, fit_id: str) -> bool:
         return (
             self.session.scalar(

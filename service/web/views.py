@@ -199,11 +199,14 @@ def question_list(session: Session, sort: str | None) -> list[QuestionRow]:
     """Every question with its forecast, sparkline and last change, in ``sort`` order:
     probability high to low, largest last change first, soonest resolution first, title
     A to Z; or id order (the API's) when ``sort`` is None or unknown."""
-    history = ForecastHistoryRepository(session)
+    # One query for every question's recent history (not one per question).
+    recent = ForecastHistoryRepository(session).list_newest_per_question_oldest_first(
+        SPARKLINE_POINTS
+    )
     describe = CauseDescriber(session)
     rows = []
     for q in _all_questions(session):
-        served = history.list_newest_of_question_oldest_first(q.id, SPARKLINE_POINTS)
+        served = recent.get(q.id, [])
         rows.append(QuestionRow(q, _sparkline(served, q.title), _last_change(served, describe)))
     if sort in SORT_KEYS:
         rows.sort(key=_sort_key(sort))

@@ -143,6 +143,37 @@ def test_question_list_last_change_names_the_evidence(live_client, keys) -> None
     assert "<polyline" in row.group(0)
 
 
+def test_recent_history_of_every_question_comes_in_one_query(live_client, keys, published) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    from service.store.database import make_engine, make_session_factory
+    from service.store.repositories import ForecastHistoryRepository
+
+    for k, lr in enumerate([3.0, 0.5, 2.0]):
+        body = evidence_body(f"Item {k}", lr)
+        body["effects"].append({"question_id": "summit-by-2027", "likelihood_ratio": 1 / lr})  # type: ignore[union-attr]
+        r = live_client.post("/v1/evidence", headers=keys.auth("forecaster"), json=body)
+        assert r.status_code == 201, r.text
+    engine = make_engine(published)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    try:
+        with make_session_factory(engine)() as session:
+            repo = ForecastHistoryRepository(session)
+            recent = repo.list_newest_per_question_oldest_first(2)
+            assert len(statements) == 1
+            assert set(recent) == set(TITLES)
+            for q in TITLES:
+                one = repo.list_newest_of_question_oldest_first(q, 2)
+                assert [r.id for r in recent[q]] == [r.id for r in one]
+            # The truce question has 4 rows (fit + 3 items): the newest 2, oldest first.
+            ids = [r.id for r in recent[Q]]
+            assert len(ids) == 2 and ids[0] < ids[1]
+            assert len(recent["sanctions-relief-by-2027"]) == 1  # the fit's row only
+    finally:
+        engine.dispose()
+
+
 def _row_order(html: str) -> list[str]:
     return re.findall(r'<tr id="q-([a-z0-9-]+)"', html)
 
