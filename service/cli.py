@@ -458,6 +458,35 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from service.serving import list_keys
+
+    rows = list_keys(_service_settings(args))
+    if not rows:
+        print("no API keys yet; `helsinki keys create --role ROLE --name NAME` makes one")
+        return 0
+    print(f"{'id':>4}  {'role':<10} {'created (UTC)':<17} {'revoked (UTC)':<17} name")
+    for k in rows:
+        revoked = k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "-"
+        print(
+            f"{k.id:>4}  {k.role:<10} {k.created_at.strftime('%Y-%m-%d %H:%M'):<17}"
+            f" {revoked:<17} {k.name}"
+        )
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from service.serving import revoke_key
+
+    try:
+        k = revoke_key(_service_settings(args), args.id)
+    except LookupError as exc:
+        print(f"helsinki keys revoke: {exc}", file=sys.stderr)
+        return 2
+    print(f"revoked key {k.id} ({k.role}, {k.name!r}) at {k.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+    return 0
+
+
 def _add_service_commands(sub: Any) -> None:
     serve = sub.add_parser(
         "serve", help="migrate, load the catalog, run the API and the fit worker"
@@ -473,6 +502,13 @@ def _add_service_commands(sub: Any) -> None:
     create.add_argument("--role", required=True, choices=["reader", "forecaster", "admin"])
     create.add_argument("--name", required=True, help="who holds it (recorded with every write)")
     create.set_defaults(func=cmd_keys_create)
+    listing = keys_sub.add_parser("list", help="every key: id, role, name, created, revoked")
+    listing.set_defaults(func=cmd_keys_list)
+    revoke = keys_sub.add_parser(
+        "revoke", help="revoke a key by id (effective on its next request)"
+    )
+    revoke.add_argument("id", type=int, help="the key's id, from `helsinki keys list`")
+    revoke.set_defaults(func=cmd_keys_revoke)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from service.settings import Settings
 from service.store.database import make_engine, make_session_factory, migrate
+
+if TYPE_CHECKING:
+    from service.domain.keys import KeyInfo
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,30 @@ def run_worker_alone(settings: Settings) -> None:
         run_worker(settings, stop)
     except KeyboardInterrupt:
         stop.set()
+
+
+def list_keys(settings: Settings) -> list[KeyInfo]:
+    from service.domain.keys import list_api_keys
+
+    migrate(settings)
+    engine = make_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            return list_api_keys(session)
+    finally:
+        engine.dispose()
+
+
+def revoke_key(settings: Settings, key_id: int) -> KeyInfo:
+    from service.domain.keys import revoke_api_key
+
+    migrate(settings)
+    engine = make_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            return revoke_api_key(session, key_id)
+    finally:
+        engine.dispose()
 
 
 def create_key(settings: Settings, role: str, name: str) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy.orm import Session
@@ -58,3 +59,36 @@ def principal_of_key(session: Session, settings: Settings, key: str) -> Principa
     if row is None:
         return None
     return Principal(row.id, row.name, row.role)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What an operator may see of a key: never the key itself (only its hash is stored)."""
+
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_api_keys(session: Session) -> list[KeyInfo]:
+    """Every key ever created, oldest first, revoked ones included."""
+    return [
+        KeyInfo(r.id, r.name, r.role, r.created_at, r.revoked_at)
+        for r in ApiKeyRepository(session).list_all()
+    ]
+
+
+def revoke_api_key(session: Session, key_id: int) -> KeyInfo:
+    """Revoke a key at once: its next request is anonymous. Revoking twice keeps the first time.
+
+    Raises ``LookupError`` if no key has this id.
+    """
+    row = ApiKeyRepository(session).get_by_id(key_id)
+    if row is None:
+        raise LookupError(f"no API key with id {key_id}; `helsinki keys list` shows them")
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        session.commit()
+    return KeyInfo(row.id, row.name, row.role, row.created_at, row.revoked_at)

@@ -42,6 +42,9 @@ class ApiKeyRepository:
     def list_all(self) -> Sequence[ApiKeyRow]:
         return self.session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)).all()
 
+    def get_by_id(self, key_id: int) -> ApiKeyRow | None:
+        return self.session.get(ApiKeyRow, key_id)
+
 
 class QuestionRepository:
     def __init__(self, session: Session) -> None:

@@ -44,3 +44,57 @@ def test_reads_need_a_key_when_public_reads_are_off(prepared, keys):
     with TestClient(create_app(closed)) as client:
         assert client.get("/v1/questions").status_code == 401
         assert client.get("/v1/questions", headers=keys.auth("reader")).status_code == 200
+
+
+def test_keys_list_and_revoke_on_the_command_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("HELSINKI_DATA_DIR", str(tmp_path))
+    assert main(["keys", "list"]) == 0
+    assert "no API keys yet" in capsys.readouterr().out
+    assert main(["keys", "create", "--role", "reader", "--name", "rita"]) == 0
+    assert main(["keys", "create", "--role", "admin", "--name", "ada"]) == 0
+    secret = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["keys", "revoke", "1"]) == 0
+    assert "revoked key 1 (reader, 'rita')" in capsys.readouterr().out
+    assert main(["keys", "list"]) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:3] == ["id", "role", "created"]
+    rita, ada = lines[1], lines[2]
+    assert rita.split()[:2] == ["1", "reader"] and rita.endswith("rita")
+    assert ada.split()[:2] == ["2", "admin"] and ada.endswith("ada")
+    # Rita's line has a revocation time, Ada's a dash; no key is ever shown.
+    assert rita.split()[4] != "-" and len(rita.split()) == 7 and ada.split()[4] == "-"
+    assert secret not in out and "hk_" not in out
+    assert main(["keys", "revoke", "9"]) == 2
+    assert "no API key with id 9" in capsys.readouterr().err
+
+
+def test_a_revoked_key_is_refused_at_once(prepared, keys):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.domain.keys import list_api_keys, revoke_api_key
+    from service.store.database import make_engine, make_session_factory
+
+    body = {
+        "title": "Talks",
+        "observed_at": "2026-06-01T12:00:00Z",
+        "source_url": "https://example.org/news/1",
+        "reliability": "verified-report",
+        "effects": [{"question_id": "truce-by-2027", "likelihood_ratio": 0.5}],
+    }
+    with TestClient(create_app(prepared)) as client:
+        engine = make_engine(prepared)
+        try:
+            with make_session_factory(engine)() as session:
+                (fred,) = [k for k in list_api_keys(session) if k.name == "fred"]
+                first = revoke_api_key(session, fred.id)
+                again = revoke_api_key(session, fred.id)
+        finally:
+            engine.dispose()
+        assert first.revoked_at is not None and again.revoked_at == first.revoked_at
+        r = client.post("/v1/evidence", headers=keys.auth("forecaster"), json=body)
+        assert r.status_code == 401
+        assert r.headers["content-type"].startswith("application/problem+json")
+        # The other keys still work.
+        assert client.get("/v1/questions", headers=keys.auth("reader")).status_code == 200
