@@ -82,6 +82,19 @@ POSTERIOR_VARS = (
 )
 
 
+#: Population-level scalars of the model: forecasters' discrimination, bias and noise (mean
+#: and spread of each), then the global question level. The evidence discounts ``w`` are
+#: population-level too, one per reliability class.
+POPULATION_PARAMETERS = (
+    "alpha_bar",
+    "log_a_sd",
+    "beta_mu",
+    "beta_sd",
+    "log_sigma_mu",
+    "log_sigma_sd",
+    "mu_global",
+)
+
 #: A forecaster with at least this many forecasts has its bias and noise sampled in the
 #: centred parametrisation (its data outweighs its prior).
 CENTRE_FORECASTER_AT = 50
@@ -565,15 +578,7 @@ class Posterior:
         """Posterior means of the population-level parameters."""
         wts = self.weights
         out = {}
-        for name in (
-            "alpha_bar",
-            "beta_mu",
-            "log_sigma_mu",
-            "mu_global",
-            "log_a_sd",
-            "beta_sd",
-            "log_sigma_sd",
-        ):
+        for name in POPULATION_PARAMETERS:
             out[name] = float(np.dot(wts, self.draws[name]))
         for r, name in enumerate(RELIABILITY_CLASSES):
             out[f"w[{name}]"] = float(np.dot(wts, self.draws["w"][:, r]))

@@ -51,7 +51,12 @@ from scipy.special import expit
 from models.config import ModelConfig
 from models.constants import FORECASTER_DIM, INTERVAL_PROB
 from models.exceptions import DataError
-from models.forecast_model import Diagnostics, Posterior, _weighted_quantiles
+from models.forecast_model import (
+    POPULATION_PARAMETERS,
+    Diagnostics,
+    Posterior,
+    _weighted_quantiles,
+)
 from models.scoring import brier, expected_calibration_error, reliability_table
 
 if TYPE_CHECKING:
@@ -65,16 +70,7 @@ PNG_DPI = 110
 RESAMPLE_SEED = 0
 
 #: Population-level parameters shown in the rank plots of a fit, when present.
-POPULATION_VARS = (
-    "alpha_bar",
-    "log_a_sd",
-    "beta_mu",
-    "beta_sd",
-    "log_sigma_mu",
-    "log_sigma_sd",
-    "mu_global",
-    "w",
-)
+POPULATION_VARS = (*POPULATION_PARAMETERS, "w")
 
 POSTERIOR_COLOR = "#1f77b4"
 PRIOR_COLOR = "#8c8c8c"
