@@ -424,6 +424,8 @@ class Diagnostics:
     max_rhat_all: float = float("nan")
     sampling_seconds: float = float("nan")
     attempts: int = 1
+    #: Forecasters whose bias and noise were sampled centred in the returned attempt.
+    centred_forecasters: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -1003,6 +1005,7 @@ class ForecastModel:
         tune = settings.tune
         target_accept = settings.target_accept
         fit_id = "fit-" + uuid.uuid4().hex[:12]
+        centred = encoded.arrays["forecaster_centred"]
         while True:
             attempts += 1
             started = time.perf_counter()
@@ -1025,11 +1028,18 @@ class ForecastModel:
             divergences = int(np.asarray(trace["sample_stats"]["diverging"]).sum())
             probs = _probability_dataarray(posterior, data, encoded)
             diag = _diagnostics(probs, posterior, divergences, self.config, seconds, attempts)
+            diag = dataclasses.replace(diag, centred_forecasters=int(centred.sum()))
             if diag.publishable or not retry or attempts > settings.retries:
                 break
             log.warning("fit %s not publishable (%s); retrying", fit_id, "; ".join(diag.reasons))
             tune *= 2
             target_accept = max(target_accept, 0.99)
+            if divergences and centred.any():
+                # Centred forecasters funnel where the population spread of bias or noise
+                # nears zero (forecasters alike), however many forecasts each has; the
+                # non-centred form is safe there. Same posterior, other coordinates.
+                centred = np.zeros_like(centred)
+                compiled = compiled.with_data(**{**encoded.arrays, "forecaster_centred": centred})
         created = datetime.now(UTC)
         posterior.attrs.update(
             {

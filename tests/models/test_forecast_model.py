@@ -284,3 +284,29 @@ def test_no_double_counting_of_evidence(full_sampler):
         sampler=full_sampler,
     )
     assert naive.predict(["q"])[0].probability > p1 + 0.01
+
+
+@pytest.mark.slow
+def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge():
+    # Five identical forecasters, each on all 60 questions: each has enough forecasts to be
+    # sampled centred, but the population spread of bias and noise is near zero, where the
+    # centred form funnels.
+    rng = np.random.default_rng(5)
+    data, _ = simulate(
+        rng,
+        n_questions=60,
+        n_forecasters=5,
+        forecasts_per_question=5,
+        n_resolved=45,
+        alpha=np.ones(5),
+        beta=np.zeros(5),
+        sigma=np.ones(5),
+    )
+    settings = ModelConfig().sampler.model_copy(update={"seed": 1})
+    first = ForecastModel().fit(data, sampler=settings.model_copy(update={"retries": 0}))
+    assert first.diagnostics.centred_forecasters == 5
+    assert first.diagnostics.divergences > 0 and not first.diagnostics.publishable
+    post = ForecastModel().fit(data, sampler=settings)
+    d = post.diagnostics
+    assert d.attempts == 2 and d.centred_forecasters == 0
+    assert d.divergences == 0 and d.publishable, d.reasons
