@@ -130,6 +130,13 @@ def test_posting_evidence_through_the_form_raises_the_probability(
     )
     assert page.locator("#current-tier").inner_text() == "instant"
     screenshot("05-evidence-posted")
+    # Without a reload: the timeline has the new item, and the plots were asked for again.
+    page.wait_for_selector(
+        "table#evidence tbody tr:has-text('Both sides agree to talks in Geneva')"
+    )
+    assert "&v=" in (page.locator("img.plot").nth(0).get_attribute("src") or "")
+    settle_images(page)
+    assert_plots_drawn(page.locator("img.plot"))
 
     # After a reload: the evidence is in the timeline, and the key is remembered for the tab.
     page.reload()
@@ -170,6 +177,7 @@ def test_posting_an_elicitation_through_the_form(
     result = form.get_by_role("status").inner_text()
     assert "Elicitation recorded" in result and "fitted logit-normal" in result
     screenshot("07-elicitation-posted")
+    page.wait_for_selector("table#elicitations tbody tr:has-text('fred')")
 
     page.reload()
     assert page.locator("table#elicitations tbody tr", has_text="fred").count() == 1

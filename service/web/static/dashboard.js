@@ -185,6 +185,27 @@
     return text;
   }
 
+  // --- after a post: the server's own rendering of the tables, and fresh plots ----------
+  const REFRESHED_SECTIONS = ["evidence-heading", "elicitations-heading"];
+
+  async function refreshQuestionPage() {
+    const response = await fetch(window.location.pathname, { headers: { Accept: "text/html" } });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    REFRESHED_SECTIONS.forEach((heading) => {
+      const selector = 'section[aria-labelledby="' + heading + '"]';
+      const shown = document.querySelector(selector);
+      const next = fresh.querySelector(selector);
+      if (shown && next) shown.replaceWith(document.importNode(next, true));
+    });
+    document.querySelectorAll("img.plot").forEach((img) => {
+      // Another URL for the same plot: the browser asks again, and gets the new state.
+      const url = new URL(img.getAttribute("src"), window.location.href);
+      url.searchParams.set("v", String(Date.now()));
+      img.src = url.pathname + url.search;
+    });
+  }
+
   function wireForm(form, build, url, onSuccess) {
     const button = form.querySelector("button[type=submit]");
     const result = form.querySelector(".result");
@@ -203,6 +224,8 @@
         const body = build(form);
         const payload = await post(url, key, body);
         result.textContent = onSuccess(payload, before);
+        // The tables and plots follow; if that fails, a reload still shows them.
+        refreshQuestionPage().catch(() => {});
       } catch (error) {
         alertBox.textContent = error.message;
         alertBox.hidden = false;
