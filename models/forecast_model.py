@@ -43,6 +43,7 @@ from models._internal.marginal import (
     phi_posterior,
     sample_phi,
 )
+from models._internal.memory import release_free_memory
 from models.config import ModelConfig, SamplerSettings
 from models.constants import (
     FORECASTER_DIM,
@@ -1008,6 +1009,8 @@ class ForecastModel:
         centred = encoded.arrays["forecaster_centred"]
         while True:
             attempts += 1
+            # What earlier fits (or attempts) freed goes back to the OS first.
+            release_free_memory()
             started = time.perf_counter()
             trace = nutpie.sample(
                 compiled,
@@ -1040,6 +1043,8 @@ class ForecastModel:
                 # non-centred form is safe there. Same posterior, other coordinates.
                 centred = np.zeros_like(centred)
                 compiled = compiled.with_data(**{**encoded.arrays, "forecaster_centred": centred})
+        del trace
+        release_free_memory()
         created = datetime.now(UTC)
         posterior.attrs.update(
             {
