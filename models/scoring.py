@@ -81,8 +81,13 @@ def log_score(p: ArrayLike, y: ArrayLike, eps: float = LOG_SCORE_EPS) -> float:
     if not 0.0 < eps < 0.5:
         raise DataError(f"eps must be in (0, 0.5), got {eps!r}")
     parr, yarr = _check_py(p, y)
-    q = np.clip(parr, eps, 1.0 - eps)
-    return float(-np.mean(yarr * np.log(q) + (1.0 - yarr) * np.log1p(-q)))
+    return float(np.mean(_log_losses(parr, yarr, eps)))
+
+
+def _log_losses(p: np.ndarray, y: np.ndarray, eps: float = LOG_SCORE_EPS) -> np.ndarray:
+    """Each forecast's log loss, clipped as in :func:`log_score` (inputs already checked)."""
+    q = np.clip(p, eps, 1.0 - eps)
+    return -(y * np.log(q) + (1.0 - y) * np.log1p(-q))
 
 
 @dataclass(frozen=True, eq=False)
@@ -356,14 +361,9 @@ def paired_bootstrap(
     if not 0.0 < level < 1.0:
         raise DataError(f"level must be in (0, 1), got {level!r}")
     n = yarr.size
-    qa, qb = (
-        np.clip(a, LOG_SCORE_EPS, 1 - LOG_SCORE_EPS),
-        np.clip(b, LOG_SCORE_EPS, 1 - LOG_SCORE_EPS),
-    )
     per_question = {
         "brier": (a - yarr) ** 2 - (b - yarr) ** 2,
-        "log_score": -(yarr * np.log(qa) + (1 - yarr) * np.log1p(-qa))
-        + (yarr * np.log(qb) + (1 - yarr) * np.log1p(-qb)),
+        "log_score": _log_losses(a, yarr) - _log_losses(b, yarr),
     }
     rng = np.random.default_rng(seed)
     resampled: dict[str, list[np.ndarray]] = {"brier": [], "log_score": [], "ece": []}

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from service.settings import Settings
 from service.store.database import make_engine, make_session_factory, migrate
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from service.domain.keys import KeyInfo
 
 log = logging.getLogger(__name__)
@@ -65,37 +69,34 @@ def run_worker_alone(settings: Settings) -> None:
         stop.set()
 
 
-def list_keys(settings: Settings) -> list[KeyInfo]:
-    from service.domain.keys import list_api_keys
-
+@contextmanager
+def _migrated_session(settings: Settings) -> Iterator[Session]:
+    """A session on the migrated database, for one command; the engine is disposed after."""
     migrate(settings)
     engine = make_engine(settings)
     try:
         with make_session_factory(engine)() as session:
-            return list_api_keys(session)
+            yield session
     finally:
         engine.dispose()
+
+
+def list_keys(settings: Settings) -> list[KeyInfo]:
+    from service.domain.keys import list_api_keys
+
+    with _migrated_session(settings) as session:
+        return list_api_keys(session)
 
 
 def revoke_key(settings: Settings, key_id: int) -> KeyInfo:
     from service.domain.keys import revoke_api_key
 
-    migrate(settings)
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            return revoke_api_key(session, key_id)
-    finally:
-        engine.dispose()
+    with _migrated_session(settings) as session:
+        return revoke_api_key(session, key_id)
 
 
 def create_key(settings: Settings, role: str, name: str) -> str:
     from service.domain.keys import create_api_key
 
-    migrate(settings)
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            return create_api_key(session, settings, role, name)  # type: ignore[arg-type]
-    finally:
-        engine.dispose()
+    with _migrated_session(settings) as session:
+        return create_api_key(session, settings, role, name)  # type: ignore[arg-type]
