@@ -62,27 +62,6 @@ log = logging.getLogger(__name__)
 
 MODEL_TYPE = "helsinki-hierarchical-forecast"
 
-#: Variables kept from a fit (the z's of the non-centred parametrisation are not).
-POSTERIOR_VARS = (
-    "theta",
-    "w",
-    "mu_group_phi",
-    "tau_phi",
-    "alpha",
-    "beta",
-    "sigma",
-    "alpha_bar",
-    "log_a_sd",
-    "beta_mu",
-    "beta_sd",
-    "log_sigma_mu",
-    "log_sigma_sd",
-    "mu_global",
-    "mu_group",
-    "tau_group",
-)
-
-
 #: Population-level scalars of the model: forecasters' discrimination, bias and noise (mean
 #: and spread of each), then the global question level. The evidence discounts ``w`` are
 #: population-level too, one per reliability class.
@@ -94,6 +73,20 @@ POPULATION_PARAMETERS = (
     "log_sigma_mu",
     "log_sigma_sd",
     "mu_global",
+)
+
+#: Variables kept from a fit (the z's of the non-centred parametrisation are not).
+POSTERIOR_VARS = (
+    "theta",
+    "w",
+    "mu_group_phi",
+    "tau_phi",
+    "alpha",
+    "beta",
+    "sigma",
+    *POPULATION_PARAMETERS,
+    "mu_group",
+    "tau_group",
 )
 
 #: A forecaster with at least this many forecasts has its bias and noise sampled in the
