@@ -41,6 +41,20 @@ class QuestionPriors(_Strict):
     question_sd: HalfNormalPrior = HalfNormalPrior(sigma=3.0)
 
 
+class ContentiousPriors(_Strict):
+    #: Prior of the share of contentious questions: questions on which every forecaster's
+    #: noise is ``noise_scale`` times their usual (docs/model.md, "Contentious questions").
+    share: BetaPrior = BetaPrior(alpha=1.0, beta=9.0)
+    #: How much noisier forecasts are on a contentious question (a factor on the noise sd;
+    #: 1 turns the mixture off).
+    noise_scale: float = Field(3.0, ge=1.0)
+    #: Only questions with at most this many forecasts can be contentious. With more, one
+    #: component is far likelier than the other for every question, the two-point mixture
+    #: turns into a per-question noise model with separated modes (measured on GJP week 1:
+    #: R-hat 1.6), and many forecasts average a conflicting one out anyway.
+    max_forecasts: int = Field(4, ge=0)
+
+
 class ForecasterPriors(_Strict):
     #: log of the population's discrimination alpha-bar (m ~ alpha-bar * theta on average).
     #: Wide enough for the extremizing factors crowds need (docs/model.md, "Hyperpriors").
@@ -53,6 +67,8 @@ class ForecasterPriors(_Strict):
     log_noise_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
     #: Noise every statement has, added in quadrature: people state round numbers.
     noise_floor: float = Field(0.3, ge=0)
+    #: Questions on which forecasters disagree far more than their usual noise explains.
+    contentious: ContentiousPriors = ContentiousPriors()
 
 
 def _default_weights() -> dict[str, BetaPrior]:

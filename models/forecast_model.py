@@ -39,6 +39,7 @@ from scipy.special import expit, logsumexp
 
 from models._internal.marginal import (
     forecasts_marginal_loglik,
+    outcome_loglik,
     outcome_loglik_op,
     phi_posterior,
     sample_phi,
@@ -73,11 +74,13 @@ POPULATION_PARAMETERS = (
     "log_sigma_mu",
     "log_sigma_sd",
     "mu_global",
+    "contentious_share",
 )
 
 #: Variables kept from a fit (the z's of the non-centred parametrisation are not).
 POSTERIOR_VARS = (
     "theta",
+    "contentious",
     "w",
     "mu_group_phi",
     "tau_phi",
@@ -93,8 +96,11 @@ POSTERIOR_VARS = (
 #: centred parametrisation (its data outweighs its prior).
 CENTRE_FORECASTER_AT = 50
 
-#: Variables the sampler stores; ``theta`` is drawn afterwards (see ``_with_theta``).
-SAMPLED_VARS = tuple(v for v in POSTERIOR_VARS if v != "theta")
+#: Drawn after sampling, per draw and question (see ``_with_theta``).
+DRAWN_AFTER = ("theta", "contentious")
+
+#: Variables the sampler stores.
+SAMPLED_VARS = tuple(v for v in POSTERIOR_VARS if v not in DRAWN_AFTER)
 
 # --------------------------------------------------------------------------------------
 # Structure and encoding
@@ -189,6 +195,7 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
             obs_e[bare], minlength=structure.forecasters
         ).astype(np.float64),
         "obs_with_spread": np.flatnonzero(~bare).astype(np.int64),
+        "question_forecasts": np.bincount(obs_q, minlength=structure.questions).astype(np.float64),
         "obs_evidence": obs_a.reshape(-1, len(RELIABILITY_CLASSES)),
         "outcome_question": y_q,
         "outcome": y,
@@ -336,25 +343,43 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
 
         sum_p = per_question(a_obs**2 * prec_obs)
         sum_b = per_question(a_obs * resid * prec_obs)
+        sum_c = per_question(resid**2 * prec_obs)
         mu_q = mu_group_phi[question_group]
         tau_q = tau_phi[question_group]
-        # C and L enter the marginal likelihood only additively: their totals over all
-        # forecasts do, with no per-question sums.
+        # Contentious questions (docs/model.md): a two-component mixture per question, the
+        # second with every forecast's variance times k2. Per component, the forecasts'
+        # marginal likelihood and the outcome's expectation under phi's Gaussian posterior
+        # given the forecasts: log E[logistic(Z)], Z ~ Normal(m, s^2), by quadrature in one
+        # fused loop (models/_internal/marginal.py, outcome_loglik). C and L of the usual
+        # component enter only additively: as totals over all forecasts.
+        cp = fp.contentious
+        share = pm.Beta("contentious_share", cp.share.alpha, cp.share.beta)
+        k2 = cp.noise_scale**2
+        n_q = pm.Data("question_forecasts", arr["question_forecasts"])
+        sign = 2 * y - 1
+        outcome_op = outcome_loglik_op()
+
+        def component(p: Any, b: Any) -> Any:
+            """Per question: log p(forecasts, outcome | component), but C and L."""
+            mean_q, var_q = phi_posterior(p, b, mu_q, tau_q)
+            m_y = sign * (mean_q[y_q] / alpha_bar + pt.dot(y_a, w))
+            s_y = pt.sqrt(var_q[y_q]) / alpha_bar
+            lik_y = outcome_op(m_y, s_y)[0]
+            return forecasts_marginal_loglik(p, b, 0.0, 0.0, mu_q, tau_q, pt.log) + (
+                pt.inc_subtensor(pt.zeros(nq)[y_q], lik_y)
+            )
+
+        usual = component(sum_p, sum_b)
+        noisy = component(sum_p / k2, sum_b / k2) - 0.5 * (
+            sum_c * (1.0 / k2 - 1.0) + n_q * np.log(k2)
+        )
+        mixed = pt.logaddexp(pt.log1p(-share) + usual, pt.log(share) + noisy)
+        may_be_contentious = pt.le(n_q, cp.max_forecasts)
         pm.Potential(
-            "forecasts",
-            forecasts_marginal_loglik(sum_p, sum_b, 0.0, 0.0, mu_q, tau_q, pt.log).sum()
+            "forecasts_and_outcomes",
+            pt.switch(may_be_contentious, mixed, usual).sum()
             - 0.5 * ((resid**2 * prec_obs).sum() + log_2pi_v),
         )
-
-        # Outcomes: E[Bernoulli(y | logistic(phi / alpha_bar + A w))] under phi's Gaussian
-        # posterior given the forecasts: log E[logistic(Z)], Z ~ Normal(m, s^2), by
-        # quadrature in one fused loop (models/_internal/marginal.py, outcome_loglik).
-        mean_q, var_q = phi_posterior(sum_p, sum_b, mu_q, tau_q)
-        sign = 2 * y - 1
-        m_y = sign * (mean_q[y_q] / alpha_bar + pt.dot(y_a, w))
-        s_y = pt.sqrt(var_q[y_q]) / alpha_bar
-        log_lik_y = outcome_loglik_op()(m_y, s_y)[0]
-        pm.Potential("outcomes", log_lik_y.sum())
         # Keep what draws of phi need afterwards.
         pm.Deterministic("mu_group_phi", mu_group_phi, dims=GROUP_DIM)
     return model
@@ -748,6 +773,9 @@ class Posterior:
         a = par["alpha"] / alpha_bar
         c = par["beta"] + a * alpha_bar * offset
         v = par["sigma"] ** 2 + forecast.logit_spread**2 + self.config.forecaster.noise_floor**2
+        # On a question drawn contentious, every forecast is noise_scale times noisier.
+        k2 = self.config.forecaster.contentious.noise_scale**2
+        v = v * np.where(self.draws["contentious"][:, qi[0]] > 0.5, k2, 1.0)
         return a, c, v
 
     def _phi_conditional(self, question_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -912,9 +940,10 @@ def _diagnostics(
     min_ess = float(np.nanmin(es)) if probs.size and not np.isnan(es).all() else float("nan")
     try:
         # Every sampled variable, and the questions through their probabilities (theta's
-        # R-hat would repeat that: without evidence its ranks are the probabilities').
+        # R-hat would repeat that: without evidence its ranks are the probabilities'; the
+        # contentious indicators are 0/1 draws given the sampled variables).
         post = posterior["posterior"].to_dataset()
-        all_r = [rh] + [rank_diagnostics(columns(post[v]))[0] for v in post if v != "theta"]
+        all_r = [rh] + [rank_diagnostics(columns(post[v]))[0] for v in post if v not in DRAWN_AFTER]
         every = np.concatenate(all_r)
         max_all = float(np.nanmax(every)) if not np.isnan(every).all() else float("nan")
     except Exception:  # pragma: no cover - informative only
@@ -1111,16 +1140,22 @@ def _with_theta(
     alpha_bar, rel_a = flat("alpha_bar"), flat("alpha") / flat("alpha_bar")[:, None]
     beta, sigma, w = flat("beta"), flat("sigma"), flat("w")
     mu_g, tau_g = flat("mu_group_phi"), flat("tau_phi")
+    share = flat("contentious_share")
+    k2 = config.forecaster.contentious.noise_scale**2
     arr = encoded.arrays
     obs_q, obs_e = arr["obs_question"], arr["obs_forecaster"]
     obs_m, obs_s, obs_a = arr["obs_logit"], arr["obs_spread"], arr["obs_evidence"]
     group = arr["question_group"][:nq]
+    n_q = arr["question_forecasts"][:nq]
+    y_q = arr["outcome_question"]
     n_obs = len(obs_q)
     to_q = sp.csr_matrix((np.ones(n_obs), (np.arange(n_obs), obs_q)), shape=(n_obs, nq))
     outcome = np.full(nq, np.nan)
-    outcome[arr["outcome_question"]] = arr["outcome"]
+    outcome[y_q] = arr["outcome"]
+    sign = 2.0 * arr["outcome"] - 1.0
     floor2 = config.forecaster.noise_floor**2
     theta = np.empty((n_s, nq))
+    contentious = np.empty((n_s, nq))
     chunk = max(1, int(4e6 // max(n_obs, nq, 1)))
     for lo in range(0, n_s, chunk):
         s = slice(lo, min(n_s, lo + chunk))
@@ -1130,10 +1165,31 @@ def _with_theta(
         v = sigma[s][:, obs_e] ** 2 + obs_s**2 + floor2
         sum_p = np.asarray((a**2 / v) @ to_q)
         sum_b = np.asarray((a * (obs_m - c) / v) @ to_q)
-        mean, var = phi_posterior(sum_p, sum_b, mu_g[s][:, group], tau_g[s][:, group])
+        sum_c = np.asarray(((obs_m - c) ** 2 / v) @ to_q)
+        mu, tau = mu_g[s][:, group], tau_g[s][:, group]
         offset = np.zeros((k, nq))
-        if len(arr["outcome_question"]):
-            offset[:, arr["outcome_question"]] = w[s] @ arr["outcome_evidence"].T
+        if len(y_q):
+            offset[:, y_q] = w[s] @ arr["outcome_evidence"].T
+        # Each question's component first (usual or contentious), from its posterior odds
+        # given the forecasts and the outcome; then phi given the component.
+        log_odds = np.log(share[s] / (1.0 - share[s]))[:, None] - 0.5 * (
+            sum_c * (1.0 / k2 - 1.0) + n_q * np.log(k2)
+        )
+        parts = []
+        for inflate, sgn in ((1.0, -1.0), (k2, 1.0)):
+            mean, var = phi_posterior(sum_p / inflate, sum_b / inflate, mu, tau)
+            log_odds += sgn * forecasts_marginal_loglik(
+                sum_p / inflate, sum_b / inflate, 0.0, 0.0, mu, tau, np.log
+            )
+            if len(y_q):
+                m_y = sign * (mean[:, y_q] / alpha_bar[s, None] + offset[:, y_q])
+                s_y = np.sqrt(var[:, y_q]) / alpha_bar[s, None]
+                log_odds[:, y_q] += sgn * outcome_loglik(m_y, s_y)[0]
+            parts.append((mean, var))
+        log_odds[:, n_q > config.forecaster.contentious.max_forecasts] = -np.inf
+        noisy = rng.random((k, nq)) < expit(log_odds)
+        mean = np.where(noisy, parts[1][0], parts[0][0])
+        var = np.where(noisy, parts[1][1], parts[0][1])
         scale = np.broadcast_to(1.0 / alpha_bar[s, None], (k, nq))
         phi = sample_phi(
             rng,
@@ -1144,10 +1200,12 @@ def _with_theta(
             np.broadcast_to(outcome, (k, nq)).ravel(),
         ).reshape(k, nq)
         theta[s] = phi / alpha_bar[s, None]
-    post["theta"] = xr.DataArray(
-        theta.reshape(n_chain, n_draw, nq),
-        dims=("chain", "draw", QUESTION_DIM),
-        coords={QUESTION_DIM: encoded.question_ids},
+        contentious[s] = noisy
+    coords = {QUESTION_DIM: encoded.question_ids}
+    dims = ("chain", "draw", QUESTION_DIM)
+    post["theta"] = xr.DataArray(theta.reshape(n_chain, n_draw, nq), dims=dims, coords=coords)
+    post["contentious"] = xr.DataArray(
+        contentious.reshape(n_chain, n_draw, nq), dims=dims, coords=coords
     )
     return xr.DataTree.from_dict(
         {"posterior": post, "sample_stats": posterior["sample_stats"].to_dataset()}
@@ -1178,7 +1236,12 @@ def flatten_draws(posterior: xr.DataTree) -> dict[str, np.ndarray]:
     post = posterior["posterior"]
     out = {}
     for name in POSTERIOR_VARS:
-        v = np.asarray(post[name].to_numpy())
+        if name not in post and name in ("contentious", "contentious_share"):
+            # Saved by a version without contentious questions: every question usual.
+            like = np.asarray(post["theta" if name == "contentious" else "alpha_bar"].to_numpy())
+            v = np.zeros_like(like)
+        else:
+            v = np.asarray(post[name].to_numpy())
         out[name] = v.reshape((v.shape[0] * v.shape[1], *v.shape[2:]))
     return out
 

@@ -26,6 +26,8 @@ class Truth:
     w: np.ndarray
     outcome: np.ndarray
     theta_now: np.ndarray
+    #: 1 for a contentious question (every forecast noise_scale times noisier), else 0.
+    contentious: np.ndarray
 
 
 def simulate(
@@ -42,11 +44,13 @@ def simulate(
     beta: np.ndarray | None = None,
     sigma: np.ndarray | None = None,
     w: np.ndarray | None = None,
+    contentious_share: float | None = None,
     config: ModelConfig | None = None,
 ) -> tuple[ForecastData, Truth]:
     """Draw a data set from the model.
 
-    Parameters not given are drawn from the priors of ``config``. Each question gets
+    Parameters not given are drawn from the priors of ``config`` (``contentious_share``
+    too: each question is contentious with that probability). Each question gets
     ``forecasts_per_question`` forecasts from distinct random forecasters, half before and
     half after its evidence (if any), and the first ``n_resolved`` questions are resolved
     by a Bernoulli draw from their final log-odds.
@@ -89,6 +93,13 @@ def simulate(
             ]
         )
 
+    cp = fp.contentious
+    if contentious_share is None:
+        contentious_share = float(rng.beta(cp.share.alpha, cp.share.beta))
+    contentious = (rng.random(nq) < contentious_share).astype(int)
+    if min(forecasts_per_question, ne) > cp.max_forecasts:
+        contentious[:] = 0  # as in the model: only sparsely forecast questions can be
+
     questions = [Question(id=f"q{q:05d}", group=f"g{groups[q]}") for q in range(nq)]
     forecasts: list[Forecast] = []
     evidence: list[Evidence] = []
@@ -117,7 +128,7 @@ def simulate(
         for j, e in enumerate(who):
             day = float(rng.uniform(0, 100)) if n_ev else float(j)
             offset = sum(w[r] * lr for d, r, lr in ev_items if d <= day)
-            noise = np.hypot(sigma[e], fp.noise_floor)
+            noise = np.hypot(sigma[e], fp.noise_floor) * (cp.noise_scale if contentious[q] else 1.0)
             m = alpha[e] * (theta[q] + offset) + beta[e] + noise * rng.standard_normal()
             forecasts.append(Forecast(qid, f"f{e:04d}", EPOCH + timedelta(days=day), float(m)))
     outcome = (rng.random(nq) < expit(theta_now)).astype(int)
@@ -126,7 +137,7 @@ def simulate(
         for q in range(n_resolved)
     ]
     data = ForecastData(tuple(questions), tuple(forecasts), tuple(evidence), tuple(resolutions))
-    truth = Truth(theta, alpha, beta, sigma, w, outcome, theta_now)
+    truth = Truth(theta, alpha, beta, sigma, w, outcome, theta_now, contentious)
     return data, truth
 
 

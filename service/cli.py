@@ -146,6 +146,10 @@ def _print_forecasters(posterior: Any) -> None:
     print(f"  mean bias beta {pop['beta_mu']:+.2f} log-odds, spread {pop['beta_sd']:.2f}")
     print(f"  typical noise sigma {2.718281828 ** pop['log_sigma_mu']:.2f} log-odds")
     print(f"  base rate level mu {pop['mu_global']:+.2f} log-odds")
+    print(
+        f"  share of contentious questions {pop['contentious_share']:.2f} "
+        "(sparsely forecast questions whose forecasters disagree beyond their usual noise)"
+    )
     rows = sorted(posterior.forecaster_summary(), key=lambda r: r["sigma"]["mean"])
     print(f"\n  {'forecaster':<24} {'n':>4} {'alpha':>14} {'beta':>14} {'sigma':>14}")
     shown = rows[:8] + rows[-4:] if len(rows) > 12 else rows

@@ -1,0 +1,147 @@
+"""Contentious questions: the per-question noise mixture, checked against brute force.
+
+The model integrates each question's log-odds out and mixes two noise levels per question
+(docs/model.md, "Contentious questions"). These tests evaluate the compiled model's
+likelihood term and the post-sampling draws of the components at fixed parameter values,
+and compare both with numerical integration over the question effect.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.integrate import quad
+from scipy.special import expit
+from scipy.stats import norm
+
+from models.config import ModelConfig
+from models.dataset import Forecast, ForecastData, Question, Resolution
+from models.forecast_model import ModelStructure, _with_theta, build_model, encode
+from models.simulate import EPOCH
+
+# Two forecasters who disagree sharply (resolved yes), two who agree (unresolved), and six
+# on a question with more forecasts than a contentious question may have (resolved no).
+FORECASTS = {
+    "split": [-4.6, 0.3],
+    "agreed": [-1.0, -1.1],
+    "crowded": [-2.0, 1.5, -0.5, 0.8, -3.0, 0.1],
+}
+OUTCOMES = {"split": 1, "crowded": 0}
+
+
+def _data() -> ForecastData:
+    questions = tuple(Question(q, group="g") for q in FORECASTS)
+    forecasts = tuple(
+        Forecast(q, f"f{i}", EPOCH + timedelta(days=i), m)
+        for q, ms in FORECASTS.items()
+        for i, m in enumerate(ms)
+    )
+    resolutions = tuple(Resolution(q, y, EPOCH + timedelta(days=30)) for q, y in OUTCOMES.items())
+    return ForecastData(questions, forecasts, resolutions=resolutions)
+
+
+@pytest.fixture(scope="module")
+def case():
+    """The model at a fixed, non-trivial point, and every quantity the brute force needs."""
+    config = ModelConfig()
+    data = _data()
+    structure = ModelStructure.for_data(data)
+    encoded = encode(data, structure)
+    model = build_model(structure, config, encoded)
+    rng = np.random.default_rng(3)
+    point = {
+        k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()
+    }
+    names = ["alpha_bar", "alpha", "beta", "sigma", "w", "mu_group_phi", "tau_phi"]
+    names.append("contentious_share")
+    outputs = model.replace_rvs_by_values([model[n] for n in names])
+    values = dict(
+        zip(names, model.compile_fn(outputs, inputs=model.value_vars)(point), strict=True)
+    )
+    term = model.compile_fn(
+        model.logp(vars=[model["forecasts_and_outcomes"]], sum=True), inputs=model.value_vars
+    )(point)
+    return config, data, structure, encoded, values, float(term)
+
+
+def _brute_force(config: ModelConfig, values: dict, question: str) -> tuple[float, float, float]:
+    """log p(forecasts, outcome) of one question, its P(contentious | data), E[theta | data]."""
+    fp = config.forecaster
+    k2 = fp.contentious.noise_scale**2
+    alpha_bar = float(values["alpha_bar"])
+    mu, tau = float(values["mu_group_phi"][0]), float(values["tau_phi"][0])
+    ms = FORECASTS[question]
+    who = range(len(ms))
+    a = np.array([values["alpha"][e] / alpha_bar for e in who])
+    c = np.array([values["beta"][e] for e in who])
+    v = np.array([values["sigma"][e] ** 2 + fp.noise_floor**2 for e in who])
+
+    def density(phi: float, inflate: float) -> float:
+        d = norm.pdf(phi, mu, tau) * np.prod(norm.pdf(ms, a * phi + c, np.sqrt(v * inflate)))
+        if question in OUTCOMES:
+            p = expit(phi / alpha_bar)
+            d *= p if OUTCOMES[question] == 1 else 1 - p
+        return float(d)
+
+    lo, hi = mu - 12 * tau, mu + 12 * tau
+    usual = quad(density, lo, hi, args=(1.0,), points=[mu], limit=400, epsabs=0)[0]
+    noisy = quad(density, lo, hi, args=(k2,), points=[mu], limit=400, epsabs=0)[0]
+    may = len(ms) <= fp.contentious.max_forecasts
+    share = float(values["contentious_share"]) if may else 0.0
+    total = (1 - share) * usual + share * noisy
+    mean_theta = (
+        (
+            (1 - share) * quad(lambda x: x * density(x, 1.0), lo, hi, points=[mu], limit=400)[0]
+            + share * quad(lambda x: x * density(x, k2), lo, hi, points=[mu], limit=400)[0]
+        )
+        / total
+        / alpha_bar
+    )
+    return float(np.log(total)), share * noisy / total, mean_theta
+
+
+def test_likelihood_term_equals_numerical_integration(case):
+    config, _, _, _, values, term = case
+    expected = sum(_brute_force(config, values, q)[0] for q in FORECASTS)
+    assert term == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_mixture_matters_where_forecasts_conflict(case):
+    # Not a property of the code but of the case: if it failed, the tests above and below
+    # would not tell a mixture from its usual component.
+    config, _, _, _, values, _ = case
+    p_split = _brute_force(config, values, "split")[1]
+    p_agreed = _brute_force(config, values, "agreed")[1]
+    assert p_split > 0.5 > p_agreed
+    assert _brute_force(config, values, "crowded")[1] == 0.0
+
+
+def test_drawn_components_and_question_effects_follow_their_posterior(case):
+    config, data, _, encoded, values, _ = case
+    n = 20_000
+    dims = {
+        "alpha": ("forecaster",),
+        "beta": ("forecaster",),
+        "sigma": ("forecaster",),
+        "w": ("reliability",),
+        "mu_group_phi": ("group",),
+        "tau_phi": ("group",),
+    }
+    post = xr.Dataset(
+        {
+            k: (("chain", "draw", *dims.get(k, ())), np.broadcast_to(v, (1, n, *np.shape(v))))
+            for k, v in values.items()
+        }
+    )
+    tree = xr.DataTree.from_dict({"posterior": post, "sample_stats": xr.Dataset()})
+    drawn = _with_theta(tree, data, encoded, config, np.random.default_rng(0))["posterior"]
+    for j, q in enumerate(FORECASTS):
+        _, p_contentious, mean_theta = _brute_force(config, values, q)
+        flags = drawn["contentious"].values[0, :, j]
+        theta = drawn["theta"].values[0, :, j]
+        se = np.sqrt(max(p_contentious * (1 - p_contentious), 1e-4) / n)
+        assert flags.mean() == pytest.approx(p_contentious, abs=5 * se), q
+        assert theta.mean() == pytest.approx(mean_theta, abs=5 * theta.std() / np.sqrt(n)), q
