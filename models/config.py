@@ -48,7 +48,8 @@ class ContentiousPriors(_Strict):
     #: How much noisier forecasts are on a contentious question (a factor on the noise sd;
     #: 1 turns the mixture off).
     noise_scale: float = Field(3.0, ge=1.0)
-    #: Only questions with at most this many forecasts can be contentious. With more, one
+    #: Only questions with 2 to this many forecasts can be contentious (a lone forecast
+    #: cannot conflict with anything). With more, one
     #: component is far likelier than the other for every question, the two-point mixture
     #: turns into a per-question noise model with separated modes (measured on GJP week 1:
     #: R-hat 1.6), and many forecasts average a conflicting one out anyway.

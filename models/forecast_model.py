@@ -374,7 +374,8 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
             sum_c * (1.0 / k2 - 1.0) + n_q * np.log(k2)
         )
         mixed = pt.logaddexp(pt.log1p(-share) + usual, pt.log(share) + noisy)
-        may_be_contentious = pt.le(n_q, cp.max_forecasts)
+        # Disagreement needs two forecasts: a lone one cannot conflict with anything.
+        may_be_contentious = pt.and_(pt.ge(n_q, 2), pt.le(n_q, cp.max_forecasts))
         pm.Potential(
             "forecasts_and_outcomes",
             pt.switch(may_be_contentious, mixed, usual).sum()
@@ -1186,7 +1187,7 @@ def _with_theta(
                 s_y = np.sqrt(var[:, y_q]) / alpha_bar[s, None]
                 log_odds[:, y_q] += sgn * outcome_loglik(m_y, s_y)[0]
             parts.append((mean, var))
-        log_odds[:, n_q > config.forecaster.contentious.max_forecasts] = -np.inf
+        log_odds[:, (n_q < 2) | (n_q > config.forecaster.contentious.max_forecasts)] = -np.inf
         noisy = rng.random((k, nq)) < expit(log_odds)
         mean = np.where(noisy, parts[1][0], parts[0][0])
         var = np.where(noisy, parts[1][1], parts[0][1])

@@ -22,14 +22,16 @@ from models.dataset import Forecast, ForecastData, Question, Resolution
 from models.forecast_model import ModelStructure, _with_theta, build_model, encode
 from models.simulate import EPOCH
 
-# Two forecasters who disagree sharply (resolved yes), two who agree (unresolved), and six
-# on a question with more forecasts than a contentious question may have (resolved no).
+# Two forecasters who disagree sharply (resolved yes), two who agree (unresolved), six on a
+# question with more forecasts than a contentious question may have (resolved no), and a
+# lone forecast far from the rest (resolved no), which has nothing to disagree with.
 FORECASTS = {
     "split": [-4.6, 0.3],
     "agreed": [-1.0, -1.1],
     "crowded": [-2.0, 1.5, -0.5, 0.8, -3.0, 0.1],
+    "lone": [3.0],
 }
-OUTCOMES = {"split": 1, "crowded": 0}
+OUTCOMES = {"split": 1, "crowded": 0, "lone": 0}
 
 
 def _data() -> ForecastData:
@@ -89,7 +91,7 @@ def _brute_force(config: ModelConfig, values: dict, question: str) -> tuple[floa
     lo, hi = mu - 12 * tau, mu + 12 * tau
     usual = quad(density, lo, hi, args=(1.0,), points=[mu], limit=400, epsabs=0)[0]
     noisy = quad(density, lo, hi, args=(k2,), points=[mu], limit=400, epsabs=0)[0]
-    may = len(ms) <= fp.contentious.max_forecasts
+    may = 2 <= len(ms) <= fp.contentious.max_forecasts
     share = float(values["contentious_share"]) if may else 0.0
     total = (1 - share) * usual + share * noisy
     mean_theta = (
@@ -117,6 +119,7 @@ def test_the_mixture_matters_where_forecasts_conflict(case):
     p_agreed = _brute_force(config, values, "agreed")[1]
     assert p_split > 0.5 > p_agreed
     assert _brute_force(config, values, "crowded")[1] == 0.0
+    assert _brute_force(config, values, "lone")[1] == 0.0
 
 
 def test_drawn_components_and_question_effects_follow_their_posterior(case):
