@@ -209,6 +209,17 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
 # --------------------------------------------------------------------------------------
 
 
+def mixture_on(config: ModelConfig) -> bool:
+    """Whether any question can be contentious under ``config`` (docs/model.md).
+
+    Off (``noise_scale`` 1, or ``max_forecasts`` below 2), the model has no second
+    component to compute: each gradient costs about half as much where most questions are
+    resolved (docs/performance.md).
+    """
+    cp = config.forecaster.contentious
+    return cp.noise_scale > 1.0 and cp.max_forecasts >= 2
+
+
 def _partially_centred(name: str, mu: Any, sd: Any, centred: Any, dims: str) -> Any:
     """``x ~ Normal(mu, sd)``, centred where ``centred`` is 1 and non-centred where it is 0.
 
@@ -369,17 +380,18 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
                 pt.inc_subtensor(pt.zeros(nq)[y_q], lik_y)
             )
 
-        usual = component(sum_p, sum_b)
-        noisy = component(sum_p / k2, sum_b / k2) - 0.5 * (
-            sum_c * (1.0 / k2 - 1.0) + n_q * np.log(k2)
-        )
-        mixed = pt.logaddexp(pt.log1p(-share) + usual, pt.log(share) + noisy)
-        # Disagreement needs two forecasts: a lone one cannot conflict with anything.
-        may_be_contentious = pt.and_(pt.ge(n_q, 2), pt.le(n_q, cp.max_forecasts))
+        per_q = usual = component(sum_p, sum_b)
+        if mixture_on(config):
+            noisy = component(sum_p / k2, sum_b / k2) - 0.5 * (
+                sum_c * (1.0 / k2 - 1.0) + n_q * np.log(k2)
+            )
+            mixed = pt.logaddexp(pt.log1p(-share) + usual, pt.log(share) + noisy)
+            # Disagreement needs two forecasts: a lone one cannot conflict with anything.
+            may_be_contentious = pt.and_(pt.ge(n_q, 2), pt.le(n_q, cp.max_forecasts))
+            per_q = pt.switch(may_be_contentious, mixed, usual)
         pm.Potential(
             "forecasts_and_outcomes",
-            pt.switch(may_be_contentious, mixed, usual).sum()
-            - 0.5 * ((resid**2 * prec_obs).sum() + log_2pi_v),
+            per_q.sum() - 0.5 * ((resid**2 * prec_obs).sum() + log_2pi_v),
         )
         # Keep what draws of phi need afterwards.
         pm.Deterministic("mu_group_phi", mu_group_phi, dims=GROUP_DIM)
@@ -1177,7 +1189,7 @@ def _with_theta(
             sum_c * (1.0 / k2 - 1.0) + n_q * np.log(k2)
         )
         parts = []
-        for inflate, sgn in ((1.0, -1.0), (k2, 1.0)):
+        for inflate, sgn in ((1.0, -1.0), (k2, 1.0))[: 1 + mixture_on(config)]:
             mean, var = phi_posterior(sum_p / inflate, sum_b / inflate, mu, tau)
             log_odds += sgn * forecasts_marginal_loglik(
                 sum_p / inflate, sum_b / inflate, 0.0, 0.0, mu, tau, np.log
@@ -1189,8 +1201,12 @@ def _with_theta(
             parts.append((mean, var))
         log_odds[:, (n_q < 2) | (n_q > config.forecaster.contentious.max_forecasts)] = -np.inf
         noisy = rng.random((k, nq)) < expit(log_odds)
-        mean = np.where(noisy, parts[1][0], parts[0][0])
-        var = np.where(noisy, parts[1][1], parts[0][1])
+        mean, var = parts[0]
+        if len(parts) > 1:
+            mean = np.where(noisy, parts[1][0], mean)
+            var = np.where(noisy, parts[1][1], var)
+        else:
+            noisy[:] = False
         scale = np.broadcast_to(1.0 / alpha_bar[s, None], (k, nq))
         phi = sample_phi(
             rng,

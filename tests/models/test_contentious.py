@@ -19,7 +19,7 @@ from scipy.stats import norm
 
 from models.config import ModelConfig
 from models.dataset import Forecast, ForecastData, Question, Resolution
-from models.forecast_model import ModelStructure, _with_theta, build_model, encode
+from models.forecast_model import ModelStructure, _with_theta, build_model, encode, mixture_on
 from models.simulate import EPOCH
 
 # Two forecasters who disagree sharply (resolved yes), two who agree (unresolved), six on a
@@ -45,10 +45,8 @@ def _data() -> ForecastData:
     return ForecastData(questions, forecasts, resolutions=resolutions)
 
 
-@pytest.fixture(scope="module")
-def case():
+def _case(config: ModelConfig):
     """The model at a fixed, non-trivial point, and every quantity the brute force needs."""
-    config = ModelConfig()
     data = _data()
     structure = ModelStructure.for_data(data)
     encoded = encode(data, structure)
@@ -64,9 +62,16 @@ def case():
         zip(names, model.compile_fn(outputs, inputs=model.value_vars)(point), strict=True)
     )
     term = model.compile_fn(
-        model.logp(vars=[model["forecasts_and_outcomes"]], sum=True), inputs=model.value_vars
+        model.logp(vars=[model["forecasts_and_outcomes"]], sum=True),
+        inputs=model.value_vars,
+        on_unused_input="ignore",
     )(point)
     return config, data, structure, encoded, values, float(term)
+
+
+@pytest.fixture(scope="module")
+def case():
+    return _case(ModelConfig())
 
 
 def _brute_force(config: ModelConfig, values: dict, question: str) -> tuple[float, float, float]:
@@ -122,9 +127,8 @@ def test_the_mixture_matters_where_forecasts_conflict(case):
     assert _brute_force(config, values, "lone")[1] == 0.0
 
 
-def test_drawn_components_and_question_effects_follow_their_posterior(case):
+def _drawn(case, n: int):
     config, data, _, encoded, values, _ = case
-    n = 20_000
     dims = {
         "alpha": ("forecaster",),
         "beta": ("forecaster",),
@@ -140,7 +144,13 @@ def test_drawn_components_and_question_effects_follow_their_posterior(case):
         }
     )
     tree = xr.DataTree.from_dict({"posterior": post, "sample_stats": xr.Dataset()})
-    drawn = _with_theta(tree, data, encoded, config, np.random.default_rng(0))["posterior"]
+    return _with_theta(tree, data, encoded, config, np.random.default_rng(0))["posterior"]
+
+
+def test_drawn_components_and_question_effects_follow_their_posterior(case):
+    config, _, _, _, values, _ = case
+    n = 20_000
+    drawn = _drawn(case, n)
     for j, q in enumerate(FORECASTS):
         _, p_contentious, mean_theta = _brute_force(config, values, q)
         flags = drawn["contentious"].values[0, :, j]
@@ -148,3 +158,13 @@ def test_drawn_components_and_question_effects_follow_their_posterior(case):
         se = np.sqrt(max(p_contentious * (1 - p_contentious), 1e-4) / n)
         assert flags.mean() == pytest.approx(p_contentious, abs=5 * se), q
         assert theta.mean() == pytest.approx(mean_theta, abs=5 * theta.std() / np.sqrt(n)), q
+
+
+def test_noise_scale_one_switches_the_mixture_off():
+    config = ModelConfig.model_validate({"forecaster": {"contentious": {"noise_scale": 1.0}}})
+    assert not mixture_on(config) and mixture_on(ModelConfig())
+    off = _case(config)
+    _, _, _, _, values, term = off
+    # With k = 1 both components are one Gaussian: the brute force is the plain model.
+    assert term == pytest.approx(sum(_brute_force(config, values, q)[0] for q in FORECASTS))
+    assert not _drawn(off, 100)["contentious"].values.any()
