@@ -740,13 +740,24 @@ class Posterior:
         """
         new_data = self.data.with_records(forecasts=(forecast,))
         label = f"forecast:{forecast.id or '?'}"
+        before = [f for f in self.data.forecasts if f.question_id == forecast.question_id]
+        changes_mixture = self._may_be_contentious(len(before)) != self._may_be_contentious(
+            len(before) + 1
+        )
         if any(r.question_id == forecast.question_id for r in self.data.resolutions):
             # Resolved: phi's conditional is not Gaussian; weight by the plain likelihood.
             only = ForecastData(
                 questions=self.data.questions, forecasts=(forecast,), evidence=self.data.evidence
             )
             log_ratio = self._loglik_terms(only, {forecast.question_id})
-            return self._reweighted(new_data, log_ratio, label)
+            upd = self._reweighted(new_data, log_ratio, label)
+            if changes_mixture:
+                # Whether the question may be contentious changes with this forecast; the
+                # draws cannot show that for a resolved question: only a refit will do.
+                upd.khat = float("inf")
+            return upd
+        if changes_mixture:
+            return self._with_forecast_remixed(forecast, before, new_data, label)
         # Unresolved: Rao-Blackwellised. Per draw, phi_q given the forecasts is Gaussian; the
         # weight is the new statement's predictive density (not its likelihood at one phi
         # draw, which varies far more), and phi_q is redrawn from its updated Gaussian.
@@ -766,15 +777,76 @@ class Posterior:
         upd.draws = {**self.draws, "theta": theta}
         return upd
 
+    def _may_be_contentious(self, n_forecasts: int) -> bool:
+        cp = self.config.forecaster.contentious
+        return mixture_on(self.config) and 2 <= n_forecasts <= cp.max_forecasts
+
+    def _with_forecast_remixed(
+        self, forecast: Forecast, before: list[Forecast], new_data: ForecastData, label: str
+    ) -> Posterior:
+        """A forecast on an unresolved question that changes whether it may be contentious.
+
+        The draws' components were drawn under the old rule, so they are integrated out on
+        both sides: per draw, the weight is the marginal likelihood of all the question's
+        forecasts over that of the old ones, each with phi and (where the question may be
+        contentious) its component integrated out; the component and phi are then drawn
+        from their exact conditionals given all the forecasts.
+        """
+        rng = np.random.default_rng(len(self.updates) + 1)
+        qid = forecast.question_id
+        j = self.question_ids.index(qid)
+        g = self.group_ids.index(self.data.questions[j].group)
+        mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
+        share = self.draws["contentious_share"]
+        k2 = self.config.forecaster.contentious.noise_scale**2
+        sums = np.zeros((4, self.n_samples))  # P, B, C, L of the usual component
+
+        def marginal(n: int) -> tuple[np.ndarray, np.ndarray]:
+            """log p(the n forecasts so far) and log p(them, contentious) per draw."""
+            usual, noisy = (
+                forecasts_marginal_loglik(
+                    sums[0] / k, sums[1] / k, sums[2] / k, sums[3] + n * np.log(k), mu, tau, np.log
+                )
+                for k in (1.0, k2)
+            )
+            if not self._may_be_contentious(n):
+                return usual, np.full_like(usual, -np.inf)
+            usual, noisy = usual + np.log1p(-share), noisy + np.log(share)
+            return np.logaddexp(usual, noisy), noisy
+
+        old_ml = np.zeros(self.n_samples)
+        for f in [*before, forecast]:
+            if f is forecast and before:
+                old_ml = marginal(len(before))[0]
+            a, c, v = self._forecast_terms(f, rng, scaled=False)
+            resid = f.logit_center - c
+            sums += [a**2 / v, a * resid / v, resid**2 / v, np.log(2 * np.pi * v)]
+        new_ml, noisy_ml = marginal(len(before) + 1)
+        # P(contentious | all forecasts) = exp(noisy_ml - new_ml).
+        noisy = rng.random(self.n_samples) < np.exp(noisy_ml - new_ml)
+        inflate = np.where(noisy, k2, 1.0)
+        mean, var = phi_posterior(sums[0] / inflate, sums[1] / inflate, mu, tau)
+        phi = mean + np.sqrt(var) * rng.standard_normal(self.n_samples)
+        theta = self.draws["theta"].copy()
+        theta[:, j] = phi / self.draws["alpha_bar"]
+        contentious = self.draws["contentious"].copy()
+        contentious[:, j] = noisy
+        upd = self._reweighted(new_data, new_ml - old_ml, label)
+        upd.draws = {**self.draws, "theta": theta, "contentious": contentious}
+        return upd
+
     def _forecast_terms(
         self,
         forecast: Forecast,
         rng: np.random.Generator,
         evidence: Sequence[Evidence] | None = None,
+        *,
+        scaled: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per draw, a forecast as ``m = a * phi + c + Normal(0, v)``.
 
-        ``evidence`` is what is in force (default: the posterior's own data's).
+        ``evidence`` is what is in force (default: the posterior's own data's); ``scaled``:
+        ``v`` includes the question's drawn component (else: the usual one's).
         """
         par = self._forecaster_params(forecast.forecaster_id, rng)
         q_index = {q: i for i, q in enumerate(self.question_ids)}
@@ -786,9 +858,10 @@ class Posterior:
         a = par["alpha"] / alpha_bar
         c = par["beta"] + a * alpha_bar * offset
         v = par["sigma"] ** 2 + forecast.logit_spread**2 + self.config.forecaster.noise_floor**2
-        # On a question drawn contentious, every forecast is noise_scale times noisier.
-        k2 = self.config.forecaster.contentious.noise_scale**2
-        v = v * np.where(self.draws["contentious"][:, qi[0]] > 0.5, k2, 1.0)
+        if scaled:
+            # On a question drawn contentious, every forecast is noise_scale times noisier.
+            k2 = self.config.forecaster.contentious.noise_scale**2
+            v = v * np.where(self.draws["contentious"][:, qi[0]] > 0.5, k2, 1.0)
         return a, c, v
 
     def _phi_conditional(self, question_id: str) -> tuple[np.ndarray, np.ndarray]:

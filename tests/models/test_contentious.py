@@ -168,3 +168,16 @@ def test_noise_scale_one_switches_the_mixture_off():
     # With k = 1 both components are one Gaussian: the brute force is the plain model.
     assert term == pytest.approx(sum(_brute_force(config, values, q)[0] for q in FORECASTS))
     assert not _drawn(off, 100)["contentious"].values.any()
+
+
+def test_a_forecast_that_makes_a_resolved_question_eligible_asks_for_a_refit(quick_sampler):
+    from models.forecast_model import ForecastModel
+
+    # "lone" is resolved with one forecast: a second one makes it possibly contentious,
+    # which the draws cannot show; "split" (2 forecasts, resolved) stays eligible at 3.
+    post = ForecastModel().fit(_data(), sampler=quick_sampler)
+    second = Forecast("lone", "f1", EPOCH + timedelta(days=5), -1.0, id="x")
+    assert post.with_forecast(second).needs_refit()
+    third = Forecast("split", "f2", EPOCH + timedelta(days=5), -1.0, id="y")
+    upd = post.with_forecast(third)
+    assert upd.khat is not None and np.isfinite(upd.khat)
