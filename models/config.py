@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -54,6 +54,12 @@ class ContentiousPriors(_Strict):
     #: turns into a per-question noise model with separated modes (measured on GJP week 1:
     #: R-hat 1.6), and many forecasts average a conflicting one out anyway.
     max_forecasts: int = Field(4, ge=0)
+
+    def admits(self, n_forecasts: Any) -> Any:
+        """Whether a question with ``n_forecasts`` forecasts may be contentious: two at
+        least (a lone forecast cannot conflict with anything), ``max_forecasts`` at most.
+        Works on ints, numpy arrays and PyTensor tensors alike."""
+        return (n_forecasts >= 2) & (n_forecasts <= self.max_forecasts)
 
 
 class ForecasterPriors(_Strict):

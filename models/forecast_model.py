@@ -386,9 +386,7 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
                 sum_c * (1.0 / k2 - 1.0) + n_q * np.log(k2)
             )
             mixed = pt.logaddexp(pt.log1p(-share) + usual, pt.log(share) + noisy)
-            # Disagreement needs two forecasts: a lone one cannot conflict with anything.
-            may_be_contentious = pt.and_(pt.ge(n_q, 2), pt.le(n_q, cp.max_forecasts))
-            per_q = pt.switch(may_be_contentious, mixed, usual)
+            per_q = pt.switch(config.forecaster.contentious.admits(n_q), mixed, usual)
         pm.Potential(
             "forecasts_and_outcomes",
             per_q.sum() - 0.5 * ((resid**2 * prec_obs).sum() + log_2pi_v),
@@ -778,8 +776,9 @@ class Posterior:
         return upd
 
     def _may_be_contentious(self, n_forecasts: int) -> bool:
-        cp = self.config.forecaster.contentious
-        return mixture_on(self.config) and 2 <= n_forecasts <= cp.max_forecasts
+        return mixture_on(self.config) and bool(
+            self.config.forecaster.contentious.admits(n_forecasts)
+        )
 
     def _with_forecast_remixed(
         self, forecast: Forecast, before: list[Forecast], new_data: ForecastData, label: str
@@ -1272,7 +1271,7 @@ def _with_theta(
                 s_y = np.sqrt(var[:, y_q]) / alpha_bar[s, None]
                 log_odds[:, y_q] += sgn * outcome_loglik(m_y, s_y)[0]
             parts.append((mean, var))
-        log_odds[:, (n_q < 2) | (n_q > config.forecaster.contentious.max_forecasts)] = -np.inf
+        log_odds[:, ~config.forecaster.contentious.admits(n_q)] = -np.inf
         noisy = rng.random((k, nq)) < expit(log_odds)
         mean, var = parts[0]
         if len(parts) > 1:

@@ -97,7 +97,7 @@ def simulate(
     if contentious_share is None:
         contentious_share = float(rng.beta(cp.share.alpha, cp.share.beta))
     contentious = (rng.random(nq) < contentious_share).astype(int)
-    if not 2 <= min(forecasts_per_question, ne) <= cp.max_forecasts:
+    if not cp.admits(min(forecasts_per_question, ne)):
         contentious[:] = 0  # as in the model: only sparsely forecast questions can be
 
     questions = [Question(id=f"q{q:05d}", group=f"g{groups[q]}") for q in range(nq)]
