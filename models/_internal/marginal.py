@@ -344,6 +344,38 @@ def phi_posterior(p: Any, b: Any, mu: Any, tau: Any) -> tuple[Any, Any]:
     return (mu / tau**2 + b) / prec, 1.0 / prec
 
 
+def _log_sigmoid_np(z: np.ndarray) -> np.ndarray:
+    """log logistic(z), elementwise, without overflow."""
+    return -np.logaddexp(0.0, -z)
+
+
+def expit(z: np.ndarray) -> np.ndarray:
+    """logistic(z), elementwise, without overflow."""
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _tangent_point(
+    mean: np.ndarray, sd: np.ndarray, scale: np.ndarray, offset: np.ndarray, sign: np.ndarray
+) -> np.ndarray:
+    """The mode of ``Normal(mean, sd^2)`` tilted by ``logistic(sign * (phi * scale + offset))``.
+
+    The tilted log density is strictly concave, so its derivative
+    ``(mean - phi) / sd^2 + sign * scale * logistic(-z)`` decreases; it is positive at
+    ``mean`` and negative at ``mean + sd^2 * sign * scale`` (or the other way round for a
+    negative sign), so bisection between the two converges.
+    """
+    lo = mean.copy()
+    hi = mean + sd**2 * sign * scale
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        slope = (mean - mid) / sd**2 + sign * scale * expit(-sign * (mid * scale + offset))
+        # Move the end that has the same sign of slope as mid's.
+        toward_hi = slope * sign > 0
+        lo = np.where(toward_hi, mid, lo)
+        hi = np.where(toward_hi, hi, mid)
+    return 0.5 * (lo + hi)
+
+
 def sample_phi(
     rng: np.random.Generator,
     mean: np.ndarray,
@@ -357,7 +389,17 @@ def sample_phi(
 
     Unresolved: the Gaussian itself. Resolved (``outcome`` not NaN): the Gaussian tilted by
     ``Bernoulli(outcome | logistic(phi * outcome_logit_scale + outcome_offset))``, drawn by
-    rejection from the Gaussian (acceptance = the outcome's likelihood, at most 1).
+    rejection sampling with two envelopes, each exact:
+
+    * the Gaussian itself (acceptance = the outcome's likelihood, at most 1): best when
+      the outcome was not a surprise;
+    * the Gaussian times the tangent of the concave ``log logistic`` at the tilted
+      density's mode, which is again a Gaussian (shifted): near 1 when the outcome was a
+      surprise, because far in the tail ``logistic`` is an exponential.
+
+    The first rounds use the Gaussian; elements still pending then alternate between the
+    two, so a surprising outcome (acceptance 1e-13 under the Gaussian, as draws from a
+    stuck chain can give) takes a few rounds instead of never finishing.
     """
     sd = np.sqrt(var)
     draw = mean + sd * rng.standard_normal(mean.shape)
@@ -366,13 +408,33 @@ def sample_phi(
     assert outcome_logit_scale is not None and outcome_offset is not None
     sign = np.where(outcome == 1, 1.0, -1.0)
     # The pending elements, in increasing order; the list shrinks every round (a rare
-    # surprising outcome can take hundreds of rounds, which must not each scan everything).
+    # surprising outcome can take many rounds, which must not each scan everything).
     idx = np.flatnonzero(~np.isnan(outcome))
-    for _ in range(max_rounds):
+    gaussian_rounds = 4
+    mode: np.ndarray | None = None
+    for r in range(max_rounds):
         if not idx.size:
             return draw
-        z = draw[idx] * outcome_logit_scale[idx] + outcome_offset[idx]
-        accept = rng.random(idx.size) < 1.0 / (1.0 + np.exp(-sign[idx] * z))
+        a, o, sg = outcome_logit_scale[idx], outcome_offset[idx], sign[idx]
+        z = sg * (draw[idx] * a + o)
+        if r < gaussian_rounds or r % 2 == 0:
+            log_accept = _log_sigmoid_np(z)
+        else:
+            # The previous round proposed from the tangent envelope at ``mode``.
+            assert mode is not None
+            z0 = sg * (mode * a + o)
+            slope = expit(-z0)  # d log logistic(z) / dz at z0
+            log_accept = _log_sigmoid_np(z) - _log_sigmoid_np(z0) - slope * (z - z0)
+        accept = np.log(rng.random(idx.size)) < np.minimum(log_accept, 0.0)
         idx = idx[~accept]
-        draw[idx] = mean[idx] + sd[idx] * rng.standard_normal(idx.size)
+        if not idx.size:
+            return draw
+        m_i, s_i = mean[idx], sd[idx]
+        if r + 1 < gaussian_rounds or (r + 1) % 2 == 0:
+            draw[idx] = m_i + s_i * rng.standard_normal(idx.size)
+        else:
+            a, o, sg = outcome_logit_scale[idx], outcome_offset[idx], sign[idx]
+            mode = _tangent_point(m_i, s_i, a, o, sg)
+            slope = sg * a * expit(-sg * (mode * a + o))  # d log logistic / d phi at mode
+            draw[idx] = m_i + s_i**2 * slope + s_i * rng.standard_normal(idx.size)
     raise RuntimeError("rejection sampling of question effects did not finish")

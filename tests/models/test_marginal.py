@@ -182,3 +182,41 @@ def test_sample_phi_draws_the_tilted_posterior():
     plain = sample_phi(rng, mean, var, np.ones(n), np.zeros(n), np.full(n, np.nan))
     assert plain.mean() == pytest.approx(-1.0, abs=0.01)
     assert plain.var() == pytest.approx(1.5, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("mean", "sd", "scale", "offset", "outcome"),
+    [
+        (-30.0, 1.0, 1.0, 0.0, 1.0),  # yes where the forecasts said 1e-13
+        (25.0, 2.0, 1.5, 0.5, 0.0),  # no where they said almost surely yes
+        (-4.0, 20.0, 50.0, 0.0, 1.0),  # very wide and steep: a stuck chain's draws
+    ],
+)
+def test_sample_phi_finishes_on_surprising_outcomes(mean, sd, scale, offset, outcome):
+    """Under the Gaussian envelope these would take ~1e13 rounds; the tangent one is exact.
+
+    The draws' mean and sd match the tilted density computed on a grid.
+    """
+    rng = np.random.default_rng(1)
+    n = 100_000
+    draws = sample_phi(
+        rng,
+        np.full(n, mean),
+        np.full(n, sd**2),
+        np.full(n, scale),
+        np.full(n, offset),
+        np.full(n, outcome),
+        max_rounds=200,
+    )
+    grid = np.linspace(mean - 12 * sd, mean + 12 * sd, 400_001)
+    sign = 1.0 if outcome == 1.0 else -1.0
+    log_dens = stats.norm.logpdf(grid, mean, sd) - np.logaddexp(
+        0.0, -sign * (grid * scale + offset)
+    )
+    dens = np.exp(log_dens - log_dens.max())
+    dens /= np.trapezoid(dens, grid)
+    expected_mean = np.trapezoid(grid * dens, grid)
+    expected_sd = np.sqrt(np.trapezoid((grid - expected_mean) ** 2 * dens, grid))
+    se = expected_sd / np.sqrt(n)
+    assert abs(draws.mean() - expected_mean) < 5 * se
+    assert draws.std() == pytest.approx(expected_sd, rel=0.02)
