@@ -1093,7 +1093,7 @@ class ForecastModel:
             Parallel chains; default ``min(chains, os.cpu_count())``.
         retry : bool
             Retry a fit that fails the publish checks ``sampler.retries`` times, doubling
-            the tuning each time.
+            the tuning each time, and the draws when R-hat or ESS failed.
 
         Returns
         -------
@@ -1110,7 +1110,7 @@ class ForecastModel:
         compiled = COMPILED.get(structure, self.config, encoded)
         n_cores = cores or max(1, min(settings.chains, os.cpu_count() or 1))
         attempts = 0
-        tune = settings.tune
+        tune, draws = settings.tune, settings.draws
         target_accept = settings.target_accept
         fit_id = "fit-" + uuid.uuid4().hex[:12]
         centred = encoded.arrays["forecaster_centred"]
@@ -1121,7 +1121,7 @@ class ForecastModel:
             started = time.perf_counter()
             trace = nutpie.sample(
                 compiled,
-                draws=settings.draws,
+                draws=draws,
                 tune=tune,
                 chains=settings.chains,
                 cores=n_cores,
@@ -1144,6 +1144,11 @@ class ForecastModel:
             log.warning("fit %s not publishable (%s); retrying", fit_id, "; ".join(diag.reasons))
             tune *= 2
             target_accept = max(target_accept, 0.99)
+            pc = self.config.publish
+            if not (diag.max_rhat <= pc.max_rhat and diag.min_ess_bulk >= pc.min_ess_bulk):
+                # Chains that mix slowly (hyperparameters near their prior, coupled to
+                # hundreds of forecasters seen once) need more draws, not only more tuning.
+                draws *= 2
             if divergences and centred.any():
                 # Centred forecasters funnel where the population spread of bias or noise
                 # nears zero (forecasters alike), however many forecasts each has; the

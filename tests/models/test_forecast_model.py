@@ -128,6 +128,21 @@ def test_a_short_fit_is_not_publishable_and_says_why():
     assert "two chains" in reasons and "ESS" in reasons
 
 
+def test_a_retry_for_too_few_effective_draws_doubles_the_draws():
+    """Slow mixing (ESS or R-hat) is retried with twice the draws; a passing fit is not."""
+    rng = np.random.default_rng(4)
+    data, _ = simulate(rng, n_questions=12, n_forecasters=5, forecasts_per_question=4)
+    small = SamplerSettings(chains=2, tune=100, draws=100, seed=0, retries=1)
+    # No fit of 2 x 100 draws can reach this ESS: the first attempt fails on ESS alone.
+    strict = ModelConfig(publish={"min_ess_bulk": 10_000, "max_divergences": 10_000})
+    post = ForecastModel(strict).fit(data, sampler=small)
+    assert post.diagnostics.attempts == 2
+    assert post.n_samples == 2 * 200
+    lenient = ModelConfig(publish={"min_ess_bulk": 1, "max_rhat": 10.0, "max_divergences": 10_000})
+    once = ForecastModel(lenient).fit(data, sampler=small)
+    assert once.diagnostics.attempts == 1 and once.n_samples == 2 * 100
+
+
 def test_outcomes_and_forecasts_move_the_posterior_the_right_way(quick_sampler):
     """Two questions, same forecasts; the one forecast high should come out higher."""
     qs = (Question("hi"), Question("lo"))
