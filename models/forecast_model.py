@@ -473,6 +473,9 @@ class QuestionForecast:
     interval_prob: float
     at: datetime | None
     median: float
+    #: Posterior probability that the question is contentious: its forecasters disagree
+    #: far beyond their usual noise (docs/model.md). 0 where it cannot be.
+    contentious: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -481,6 +484,7 @@ class QuestionForecast:
             "interval": list(self.interval),
             "interval_prob": self.interval_prob,
             "median": self.median,
+            "contentious": self.contentious,
             "at": None if self.at is None else self.at.isoformat(),
         }
 
@@ -569,6 +573,8 @@ class Posterior:
         qids = list(question_ids) if question_ids is not None else self.question_ids
         p = self.probability_draws(qids, at)
         wts = self.weights
+        q_index = {q: i for i, q in enumerate(self.question_ids)}
+        contentious = wts @ self.draws["contentious"][:, [q_index[q] for q in qids]]
         lo_q, hi_q = (1 - interval_prob) / 2, 1 - (1 - interval_prob) / 2
         out = []
         for j, q in enumerate(qids):
@@ -582,6 +588,7 @@ class Posterior:
                     interval_prob=interval_prob,
                     at=None if at is None else as_utc(at),
                     median=float(med),
+                    contentious=float(np.clip(contentious[j], 0.0, 1.0)),
                 )
             )
         return out

@@ -177,6 +177,7 @@ class LiveForecasts:
                     interval_high=f.interval[1],
                     interval_prob=f.interval_prob,
                     median=f.median,
+                    contentious=f.contentious,
                     tier=posterior.tier,
                     fit_id=posterior.fit_id,
                     khat=posterior.khat,

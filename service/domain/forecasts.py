@@ -34,6 +34,7 @@ def forecast_public(row: ForecastHistoryRow) -> ForecastPublic:
         interval=(row.interval_low, row.interval_high),
         interval_prob=row.interval_prob,
         median=row.median,
+        contentious=row.contentious,
         tier=row.tier,  # type: ignore[arg-type]
         fit_id=row.fit_id,
         computed_at=row.computed_at,
@@ -87,6 +88,7 @@ def get_forecast_at(
         interval=f.interval,
         interval_prob=f.interval_prob,
         median=f.median,
+        contentious=f.contentious,
         tier=posterior.tier,  # type: ignore[arg-type]
         fit_id=posterior.fit_id,
         computed_at=datetime.now(UTC),
@@ -134,6 +136,7 @@ HISTORY_CSV_COLUMNS = (
     "interval_high",
     "interval_prob",
     "median",
+    "contentious",
     "previous_probability",
     "tier",
     "fit_id",
@@ -160,6 +163,7 @@ def history_csv(history: ForecastHistoryPublic) -> str:
                 repr(p.interval[1]),
                 p.interval_prob,
                 "" if p.median is None else repr(p.median),
+                "" if p.contentious is None else repr(p.contentious),
                 "" if p.previous_probability is None else repr(p.previous_probability),
                 p.tier,
                 p.fit_id,

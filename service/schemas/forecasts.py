@@ -19,6 +19,12 @@ class ForecastPublic(BaseModel):
     interval: tuple[float, float]
     interval_prob: float
     median: float | None = None
+    contentious: float | None = Field(
+        None,
+        description="posterior probability that the question's forecasters disagree far "
+        "beyond their usual noise (docs/model.md, 'Contentious questions'); 0 where it "
+        "cannot be (one forecast, or more than the model's max_forecasts)",
+    )
     tier: Literal["refit", "instant"]
     fit_id: str
     computed_at: datetime

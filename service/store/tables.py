@@ -179,6 +179,8 @@ class ForecastHistoryRow(Base):
     interval_high: Mapped[float] = mapped_column(Float)
     interval_prob: Mapped[float] = mapped_column(Float)
     median: Mapped[float] = mapped_column(Float)
+    #: P(the question is contentious); NULL on rows served before it was recorded.
+    contentious: Mapped[float | None] = mapped_column(Float, nullable=True)
     tier: Mapped[str] = mapped_column(String(20))
     fit_id: Mapped[str] = mapped_column(String(120))
     khat: Mapped[float | None] = mapped_column(Float, nullable=True)

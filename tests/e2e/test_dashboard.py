@@ -129,6 +129,9 @@ def test_posting_evidence_through_the_form_raises_the_probability(
         f"{100 * served['probability']:.1f}%" == page.locator("#current-probability").inner_text()
     )
     assert page.locator("#current-tier").inner_text() == "instant"
+    assert (
+        f"{100 * served['contentious']:.1f}%" == page.locator("#current-contentious").inner_text()
+    )
     screenshot("05-evidence-posted")
     # Without a reload: the timeline has the new item, and the plots were asked for again.
     page.wait_for_selector(

@@ -181,3 +181,36 @@ def test_a_forecast_that_makes_a_resolved_question_eligible_asks_for_a_refit(qui
     third = Forecast("split", "f2", EPOCH + timedelta(days=5), -1.0, id="y")
     upd = post.with_forecast(third)
     assert upd.khat is not None and np.isfinite(upd.khat)
+
+
+def test_forecasts_say_how_likely_their_question_is_contentious(quick_sampler):
+    from models.forecast_model import ForecastModel
+
+    # Three forecasters who agree to within 0.2 log-odds on 12 questions, and split by
+    # 5 log-odds on one; a fourth question set is forecast by six (too many to be
+    # contentious) and one by a single forecaster.
+    rng = np.random.default_rng(2)
+    forecasts = []
+    for q in range(12):
+        centre = rng.normal(-1.0, 1.5)
+        for e in range(3):
+            forecasts.append(Forecast(f"q{q}", f"f{e}", EPOCH, centre + rng.normal(0, 0.1)))
+    forecasts += [Forecast("split", f"f{e}", EPOCH, m) for e, m in enumerate([-3.0, 2.0, -0.5])]
+    forecasts += [Forecast("crowded", f"f{e % 3}x{e}", EPOCH, 0.2 * e) for e in range(6)]
+    forecasts += [Forecast("lone", "f0", EPOCH, 4.0)]
+    qids = sorted({f.question_id for f in forecasts})
+    data = ForecastData(tuple(Question(q) for q in qids), tuple(forecasts))
+    post = ForecastModel().fit(data, sampler=quick_sampler)
+    by_q = {f.question_id: f for f in post.predict()}
+    # Only questions with 2 to max_forecasts forecasts can be contentious.
+    assert by_q["crowded"].contentious == 0.0 and by_q["lone"].contentious == 0.0
+    assert by_q["split"].contentious > 0.9
+    assert max(by_q[f"q{q}"].contentious for q in range(12)) < 0.05
+    assert by_q["split"].to_dict()["contentious"] == by_q["split"].contentious
+    # After an instant update it is the importance-weighted share of contentious draws.
+    upd = post.with_forecast(Forecast("q0", "f3", EPOCH + timedelta(days=5), 2.5, id="z"))
+    j = upd.question_ids.index("q0")
+    expected = float(upd.weights @ upd.draws["contentious"][:, j])
+    (q0,) = upd.predict(["q0"])
+    assert q0.contentious == pytest.approx(expected, abs=1e-12)
+    assert q0.contentious > by_q["q0"].contentious + 0.1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 Q = "truce-by-2027"
 
 
@@ -28,7 +30,9 @@ def test_forecast_of_an_unknown_question_is_404(live_client):
     assert r.status_code == 404 and "GET /v1/questions" in r.json()["detail"]
 
 
-def test_forecast_comes_from_the_published_fit_with_etag_and_304(live_client):
+def test_forecast_comes_from_the_published_fit_with_etag_and_304(live_client, published_artifact):
+    from models.artifacts import load
+
     r = live_client.get(f"/v1/questions/{Q}/forecast")
     assert r.status_code == 200
     f = r.json()
@@ -46,6 +50,10 @@ def test_forecast_comes_from_the_published_fit_with_etag_and_304(live_client):
     assert f["cause"] == {"type": "fit", "id": "fit-fixture"}
     lo, hi = f["interval"]
     assert 0 < lo < f["probability"] < hi < 1 and f["interval_prob"] == 0.9
+    (fitted,) = load(published_artifact).predict([Q])
+    assert f["probability"] == pytest.approx(fitted.probability, rel=1e-12)
+    assert f["contentious"] == pytest.approx(fitted.contentious, abs=1e-12)
+    assert 0.0 <= f["contentious"] <= 1.0
     etag = r.headers["etag"]
     again = live_client.get(f"/v1/questions/{Q}/forecast", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.headers["etag"] == etag

@@ -255,6 +255,7 @@ def test_history_downloads_as_csv_with_the_same_numbers_as_json(live_client, key
         assert float(row["probability"]) == item["probability"]
         assert (float(row["interval_low"]), float(row["interval_high"])) == tuple(item["interval"])
         assert row["cause_type"] == item["cause"]["type"] and row["fit_id"] == item["fit_id"]
+        assert float(row["contentious"]) == item["contentious"]
         assert datetime.fromisoformat(row["computed_at"]) == datetime.fromisoformat(
             item["computed_at"].replace("Z", "+00:00")
         )

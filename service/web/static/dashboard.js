@@ -156,6 +156,12 @@
     };
     set("current-interval", percentInterval(forecast.interval));
     set("current-median", percent(forecast.median));
+    set(
+      "current-contentious",
+      forecast.contentious === null || forecast.contentious === undefined
+        ? "—"
+        : percent(forecast.contentious),
+    );
     set("current-tier", forecast.tier);
     set("current-computed-at", utcTime(forecast.computed_at));
     const cause = document.getElementById("current-cause");
