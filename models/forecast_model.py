@@ -1045,7 +1045,7 @@ def _diagnostics(
     n_chains = probs.sizes.get("chain", 1)
     if n_chains < 2:
         reasons.append("R-hat needs at least two chains")
-    if not max_rhat <= pc.max_rhat:
+    elif not max_rhat <= pc.max_rhat:
         reasons.append(f"max R-hat {max_rhat:.3f} > {pc.max_rhat}")
     if not min_ess >= pc.min_ess_bulk:
         reasons.append(f"min bulk ESS {min_ess:.0f} < {pc.min_ess_bulk:.0f}")
@@ -1148,6 +1148,8 @@ class ForecastModel:
             diag = dataclasses.replace(diag, centred_forecasters=int(centred.sum()))
             if diag.publishable or not retry or attempts > settings.retries:
                 break
+            if settings.chains < 2:
+                break  # R-hat cannot pass with one chain, however long it runs
             log.warning("fit %s not publishable (%s); retrying", fit_id, "; ".join(diag.reasons))
             tune *= 2
             target_accept = max(target_accept, 0.99)

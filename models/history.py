@@ -264,7 +264,11 @@ def _parse_timestamp(text: str) -> float:
         raise ValueError(f"not an ISO 8601 timestamp: {text!r}") from None
     if moment.tzinfo is None:  # naive timestamps are taken to be UTC, as in models.dataset
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    try:
+        # In UTC it must still be a date (0001-01-01T00:30+01:00 is in year 0 there).
+        return datetime.fromtimestamp(moment.timestamp(), tz=UTC).timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise ValueError(f"{text!r} lies outside the years 1 to 9999 in UTC") from None
 
 
 class _RowError(Exception):
@@ -306,7 +310,7 @@ def _parse_row(
     except ValueError as exc:
         raise _RowError("created_at", str(exc)) from None
     grp = row[group_col].strip() if group_col is not None and group_col < len(row) else ""
-    return qid, fid, prob, outcome, when, grp or DEFAULT_GROUP
+    return qid, fid, prob, outcome, when, grp
 
 
 def _check_consistent(qid: str, outcome: float, grp: str, known: float, known_grp: str) -> None:
@@ -316,7 +320,7 @@ def _check_consistent(qid: str, outcome: float, grp: str, known: float, known_gr
             "outcome",
             f"question {qid!r} has outcome {known:g} on an earlier row, {outcome:g} here",
         )
-    if grp != known_grp:
+    if grp and known_grp and grp != known_grp:
         raise _RowError(
             "group", f"question {qid!r} is in group {known_grp!r} on an earlier row, {grp!r} here"
         )
@@ -326,8 +330,9 @@ def read_forecasts_csv(path: str | Path, *, skip_bad: bool = False) -> ForecastT
     """Read a forecasts CSV into a :class:`ForecastTable`.
 
     A row is bad if a required value is missing, ``probability`` is not a number in [0, 1],
-    ``outcome`` is not ``0``, ``1`` or empty, ``created_at`` is not ISO 8601, ``group``
-    differs from the question's earlier rows, or ``outcome`` contradicts the outcome of the
+    ``outcome`` is not ``0``, ``1`` or empty, ``created_at`` is not ISO 8601 (or not a
+    date in UTC), a non-empty ``group`` differs from one stated on the question's earlier
+    rows (an empty group cell states nothing), or ``outcome`` contradicts the outcome of the
     question's earlier rows (an empty outcome contradicts nothing: the question is resolved
     if any row says so). Naive timestamps are taken as UTC. Blank lines are ignored.
 
@@ -407,8 +412,11 @@ def read_forecasts_csv(path: str | Path, *, skip_bad: bool = False) -> ForecastT
                     qi = question_pos[qid] = len(question_pos)
                     outcomes.append(outcome)
                     groups.append(grp)
-                elif math.isnan(outcomes[qi]):
-                    outcomes[qi] = outcome
+                else:
+                    if math.isnan(outcomes[qi]):
+                        outcomes[qi] = outcome
+                    if not groups[qi]:  # an empty group cell states nothing
+                        groups[qi] = grp
                 fi = forecaster_pos.setdefault(fid, len(forecaster_pos))
                 q_idx.append(qi)
                 f_idx.append(fi)
@@ -427,7 +435,7 @@ def read_forecasts_csv(path: str | Path, *, skip_bad: bool = False) -> ForecastT
         probability=np.array(probs, dtype=np.float64),
         created_at=np.array(times, dtype=np.float64),
         outcome=np.array(outcomes, dtype=np.float64),
-        group=np.array(groups, dtype=np.str_),
+        group=np.array([g or DEFAULT_GROUP for g in groups], dtype=np.str_),
         source=str(path),
         skipped=skipped,
         skip_reasons=tuple(reasons),

@@ -181,6 +181,34 @@ def _say(message: str, *, enabled: bool) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def _non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (NumPy seeds cannot be negative)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
+    return value
+
+
+#: Below this many scored questions the text report warns that intervals mean little.
+FEW_SCORED_QUESTIONS = 30
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Fail before a long backtest, not after it, when an output cannot be written."""
+    from models.exceptions import DataError
+
+    parent = path.expanduser().resolve().parent
+    if not parent.is_dir():
+        raise DataError(f"{option} {path}: folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise DataError(f"{option} {path}: folder {parent} is not writable")
+    if path.is_dir():
+        raise DataError(f"{option} {path} is a folder; give a file name")
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -211,6 +239,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     names = list(dict.fromkeys(names))
     terminal = sys.stderr.isatty()
     try:
+        if args.plot:
+            _check_writable(args.plot, "--plot")
+        if args.predictions:
+            _check_writable(args.predictions, "--predictions")
         table = read_forecasts_csv(args.file, skip_bad=args.skip_bad)
         if table.skipped:
             print(
@@ -220,6 +252,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             for reason in table.skip_reasons:
                 print(f"  {reason}", file=sys.stderr)
         resolved = table.resolved_question_ids()
+        if len(resolved) < 2:
+            raise DataError(
+                f"{args.file} has {len(resolved)} resolved question(s) "
+                f"({table.n_questions} in all): a backtest scores held-out outcomes and "
+                "needs at least 2 questions with an outcome (1 or 0 in the outcome column)"
+            )
+        if not 2 <= args.folds <= len(resolved):
+            raise DataError(
+                f"--folds {args.folds}: {args.file} has {len(resolved)} resolved questions, "
+                f"so the folds must be between 2 and {len(resolved)}; "
+                f"try --folds {min(5, len(resolved))}"
+            )
         folds = question_folds(resolved, args.folds, args.seed)
 
         config = load_model_config(args.model_config) if args.model_config else ModelConfig()
@@ -231,7 +275,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         try:
             sampler = SamplerSettings(**{**config.sampler.model_dump(), **overrides})
         except ValidationError as exc:
-            raise DataError(f"bad sampler settings: {exc.errors()[0]['msg']}") from None
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            option = f"--{where}" if where in overrides else f"sampler.{where}"
+            raise DataError(f"bad sampler setting {option}: {err['msg']}") from None
         model: ModelMethod | None = None
         methods: dict[str, BacktestMethod] = {}
         for name in names:
@@ -320,6 +367,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(
             f"{mark} {s.name:<20} {s.brier:8.4f} {s.log_score:8.4f} {s.ece:8.4f}"
             f" {s.ece_expected:8.4f} {s.calibration_p:6.3f} {s.sharpness:8.4f} {s.n:>6}"
+        )
+    n_scored = max((s.n for s in scores), default=0)
+    if n_scored < FEW_SCORED_QUESTIONS:
+        print(
+            f"\nonly {n_scored} questions scored: below {FEW_SCORED_QUESTIONS}, ECE, calibration "
+            "p and the intervals below say little; read them as anecdotes"
         )
     if comparisons:
         level = round(comparisons[0].to_dict()["level"] * 100)
@@ -534,7 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("file", type=Path, metavar="FILE.csv", help="forecasts CSV")
     backtest.add_argument("--folds", type=int, default=5, help="folds by question (default 5)")
-    backtest.add_argument("--seed", type=int, default=0, help="seed of the folds (default 0)")
+    backtest.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="seed of the folds (default 0)"
+    )
     backtest.add_argument("--json", action="store_true", help="print one JSON object")
     backtest.add_argument("--plot", type=Path, help="save a reliability diagram (PNG) here")
     backtest.add_argument(

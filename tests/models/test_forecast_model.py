@@ -126,6 +126,10 @@ def test_a_short_fit_is_not_publishable_and_says_why():
     assert not post.diagnostics.publishable
     reasons = " ".join(post.diagnostics.reasons)
     assert "two chains" in reasons and "ESS" in reasons
+    assert "max R-hat" not in reasons  # said once, not twice
+    # No retry can pass R-hat with one chain: it is not tried.
+    once = ForecastModel().fit(data, sampler=tiny.model_copy(update={"retries": 1}))
+    assert once.diagnostics.attempts == 1 and not once.diagnostics.publishable
 
 
 def test_a_retry_for_too_few_effective_draws_doubles_the_draws():

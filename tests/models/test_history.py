@@ -96,6 +96,9 @@ BAD_ROWS = [
     ("q2,alice,0.2,1,yesterday,g", "created_at", "ISO 8601"),
     ("q2,alice,0.2,1,2024-13-01T00:00:00Z,g", "created_at", "ISO 8601"),
     ("q2,alice,0.2,1,,g", "created_at", "missing value"),
+    # Year 0 and year 10000 in UTC: accepted as text, no date there.
+    ("q2,alice,0.2,1,0001-01-01T00:30:00+01:00,g", "created_at", "years 1 to 9999"),
+    ("q2,alice,0.2,1,9999-12-31T23:30:00-01:00,g", "created_at", "years 1 to 9999"),
     (f"q1,bob,0.2,0,{T0},g", "outcome", "earlier row"),  # q1 resolved 1 on line 2
     (f"q1,bob,0.2,1,{T0},other", "group", "earlier row"),
     (f"q2,alice,0.2,1,{T0},g,surplus", "row", "7 fields"),
@@ -114,6 +117,21 @@ def test_bad_row_names_file_line_and_field(
     assert "line 4," in message  # header is line 1, the bad row the fourth line
     assert f"field {field!r}" in message
     assert reason in message
+
+
+def test_an_empty_group_cell_states_no_group(tmp_path: Path) -> None:
+    """Only two stated groups conflict; a question whose rows all leave it empty is default."""
+    path = write_csv(
+        tmp_path,
+        HEADER,
+        f"q1,alice,0.2,1,{T0},",
+        f"q1,bob,0.3,1,{T0},g",
+        f"q1,carol,0.4,1,{T0},",
+        f"q2,alice,0.5,0,{T0},",
+    )
+    table = read_forecasts_csv(path)
+    assert table.group.tolist() == ["g", "default"]
+    assert to_forecast_data(table).questions[0].group == "g"
 
 
 @pytest.mark.parametrize(("row", "field", "reason"), BAD_ROWS)

@@ -215,6 +215,77 @@ def test_skip_bad_skips_and_counts(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "skipped 1 bad row" in captured.err
 
 
+def _small_csv(tmp_path: Path, resolved: int, unresolved: int = 0) -> Path:
+    rows = ["question_id,forecaster_id,probability,outcome,created_at"]
+    rows += [f"q{i},a,0.{i % 9 + 1},{i % 2},2025-01-01T00:00:00Z" for i in range(resolved)]
+    rows += [f"u{i},a,0.5,,2025-01-01T00:00:00Z" for i in range(unresolved)]
+    path = tmp_path / f"small-{resolved}-{unresolved}.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("resolved", "unresolved", "args", "said"),
+    [
+        (0, 3, [], "0 resolved question(s) (3 in all)"),
+        (1, 0, [], "needs at least 2 questions with an outcome"),
+        (3, 1, [], "--folds 5: "),
+        (3, 0, ["--folds", "1"], "between 2 and 3; try --folds 3"),
+    ],
+)
+def test_too_few_resolved_questions_for_the_folds_says_what_to_do(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    resolved: int,
+    unresolved: int,
+    args: list[str],
+    said: str,
+) -> None:
+    path = _small_csv(tmp_path, resolved, unresolved)
+    assert main(["backtest", str(path), "--methods", "mean", *args]) == 2
+    err = capsys.readouterr().err
+    assert said in err and str(path) in err
+
+
+def test_a_negative_seed_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["backtest", str(_small_csv(tmp_path, 4)), "--seed", "-1"])
+    assert info.value.code == 2
+    assert "-1 is negative" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--draws", "--tune", "--chains"])
+def test_a_bad_sampler_option_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    path = _small_csv(tmp_path, 4)
+    assert main(["backtest", str(path), "--folds", "2", option, "0"]) == 2
+    assert f"bad sampler setting {option}:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--plot", "--predictions"])
+def test_an_output_that_cannot_be_written_fails_before_the_backtest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    path = _small_csv(tmp_path, 4)
+    target = tmp_path / "no-such-folder" / "out.file"
+    # The model would take a while; the check comes before any of it.
+    assert main(["backtest", str(path), "--folds", "2", option, str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"{option} {target}" in err and "does not exist" in err
+    assert "model fits" not in err
+
+
+def test_few_scored_questions_are_flagged_in_the_text_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _small_csv(tmp_path, 6)
+    assert main(["backtest", str(path), "--folds", "2", "--methods", "mean", "median"]) == 0
+    assert "only 6 questions scored" in capsys.readouterr().out
+
+
 def test_unknown_method_exits_2(simulated_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backtest", str(simulated_csv), "--methods", "oracle"]) == 2
     assert "oracle" in capsys.readouterr().err
