@@ -33,7 +33,7 @@ class BetaPrior(_Strict):
 
 class QuestionPriors(_Strict):
     #: Global mean of question log-odds; centred on the status-quo base rate (docs/model.md).
-    base_logit: NormalPrior = NormalPrior(mu=-1.5, sigma=0.5)
+    base_logit: NormalPrior = NormalPrior(mu=-1.5, sigma=1.0)
     #: Spread of group means around the global mean.
     group_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
     #: Spread of questions around their group mean (tau_g); wide, because many real questions
