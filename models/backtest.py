@@ -175,8 +175,12 @@ def question_folds(
     ids = np.array([str(q) for q in question_ids], dtype=np.str_)
     if len(set(ids.tolist())) != ids.size:
         raise DataError("question ids to split into folds are repeated")
+    if ids.size < 2:
+        raise DataError(f"{ids.size} question(s) to split into folds: a backtest needs at least 2")
     if not 2 <= n_folds <= ids.size:
-        raise DataError(f"need 2 <= n_folds <= {ids.size} questions, got n_folds={n_folds}")
+        raise DataError(
+            f"{n_folds} folds of {ids.size} questions: give between 2 and {ids.size} folds"
+        )
     permuted = ids[np.random.default_rng(seed).permutation(ids.size)]
     return list(np.array_split(permuted, n_folds))
 

@@ -22,6 +22,7 @@ have no likelihood terms and sample from their priors.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -534,18 +535,26 @@ class Posterior:
             return np.full(self.n_samples, 1.0 / self.n_samples)
         return np.exp(self.log_weights - logsumexp(self.log_weights))
 
+    @functools.cached_property
+    def _positions(self) -> dict[str, int]:
+        """Each question's column in the draws (``question_ids`` never change)."""
+        return {q: i for i, q in enumerate(self.question_ids)}
+
+    def _question_index(self, question_ids: Sequence[str]) -> np.ndarray:
+        """Columns of ``question_ids`` in the draws; an unknown id is a DataError."""
+        try:
+            return np.array([self._positions[q] for q in question_ids], dtype=np.int64)
+        except KeyError as exc:
+            raise DataError(f"unknown question {exc.args[0]!r}") from None
+
     def probability_draws(
         self, question_ids: Sequence[str] | None = None, at: datetime | None = None
     ) -> np.ndarray:
         """Draws of P(yes) at time ``at`` (default: after all evidence), shape (samples, n)."""
         qids = list(question_ids) if question_ids is not None else self.question_ids
-        q_index = {q: i for i, q in enumerate(self.question_ids)}
-        try:
-            idx = np.array([q_index[q] for q in qids], dtype=np.int64)
-        except KeyError as exc:
-            raise DataError(f"unknown question {exc.args[0]!r}") from None
+        idx = self._question_index(qids)
         t = np.inf if at is None else as_utc(at).timestamp()
-        a = evidence_offsets(self.data.evidence, q_index, idx, np.full(len(idx), t))
+        a = evidence_offsets(self.data.evidence, self._positions, idx, np.full(len(idx), t))
         logits = self.draws["theta"][:, idx] + self.draws["w"] @ a.T
         return expit(logits)
 
@@ -573,8 +582,7 @@ class Posterior:
         qids = list(question_ids) if question_ids is not None else self.question_ids
         p = self.probability_draws(qids, at)
         wts = self.weights
-        q_index = {q: i for i, q in enumerate(self.question_ids)}
-        contentious = wts @ self.draws["contentious"][:, [q_index[q] for q in qids]]
+        contentious = wts @ self.draws["contentious"][:, self._question_index(qids)]
         lo_q, hi_q = (1 - interval_prob) / 2, 1 - (1 - interval_prob) / 2
         out = []
         for j, q in enumerate(qids):
@@ -643,7 +651,7 @@ class Posterior:
 
     def _loglik_terms(self, data: ForecastData, question_ids: set[str]) -> np.ndarray:
         """Per-draw log-likelihood of the forecasts and outcomes on ``question_ids``."""
-        q_index = {q: i for i, q in enumerate(self.question_ids)}
+        q_index = self._positions
         rng = np.random.default_rng(0)
         total = np.zeros(self.n_samples)
         for f in data.forecasts:
@@ -855,7 +863,7 @@ class Posterior:
         ``v`` includes the question's drawn component (else: the usual one's).
         """
         par = self._forecaster_params(forecast.forecaster_id, rng)
-        q_index = {q: i for i, q in enumerate(self.question_ids)}
+        q_index = self._positions
         qi = np.array([q_index[forecast.question_id]])
         t = epoch_seconds([forecast.created_at])
         in_force = self.data.evidence if evidence is None else evidence

@@ -252,19 +252,15 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             for reason in table.skip_reasons:
                 print(f"  {reason}", file=sys.stderr)
         resolved = table.resolved_question_ids()
-        if len(resolved) < 2:
+        try:
+            folds = question_folds(resolved, args.folds, args.seed)
+        except DataError as exc:
+            # Only resolved questions are split: say so, and what to change.
+            hint = f"; try --folds {min(5, len(resolved))}" if len(resolved) >= 2 else ""
             raise DataError(
-                f"{args.file} has {len(resolved)} resolved question(s) "
-                f"({table.n_questions} in all): a backtest scores held-out outcomes and "
-                "needs at least 2 questions with an outcome (1 or 0 in the outcome column)"
-            )
-        if not 2 <= args.folds <= len(resolved):
-            raise DataError(
-                f"--folds {args.folds}: {args.file} has {len(resolved)} resolved questions, "
-                f"so the folds must be between 2 and {len(resolved)}; "
-                f"try --folds {min(5, len(resolved))}"
-            )
-        folds = question_folds(resolved, args.folds, args.seed)
+                f"{args.file}: {len(resolved)} of its {table.n_questions} questions have an "
+                f"outcome (1 or 0) and can be scored; --folds {args.folds}: {exc}{hint}"
+            ) from None
 
         config = load_model_config(args.model_config) if args.model_config else ModelConfig()
         overrides = {

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.special import expit, log_expit
 
 # --------------------------------------------------------------------------------------
 # The outcome term: log E[logistic(Z)], Z ~ Normal(m, s^2), and its derivatives.
@@ -344,16 +345,6 @@ def phi_posterior(p: Any, b: Any, mu: Any, tau: Any) -> tuple[Any, Any]:
     return (mu / tau**2 + b) / prec, 1.0 / prec
 
 
-def _log_sigmoid_np(z: np.ndarray) -> np.ndarray:
-    """log logistic(z), elementwise, without overflow."""
-    return -np.logaddexp(0.0, -z)
-
-
-def expit(z: np.ndarray) -> np.ndarray:
-    """logistic(z), elementwise, without overflow."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
 def _tangent_point(
     mean: np.ndarray, sd: np.ndarray, scale: np.ndarray, offset: np.ndarray, sign: np.ndarray
 ) -> np.ndarray:
@@ -418,13 +409,13 @@ def sample_phi(
         a, o, sg = outcome_logit_scale[idx], outcome_offset[idx], sign[idx]
         z = sg * (draw[idx] * a + o)
         if r < gaussian_rounds or r % 2 == 0:
-            log_accept = _log_sigmoid_np(z)
+            log_accept = log_expit(z)
         else:
             # The previous round proposed from the tangent envelope at ``mode``.
             assert mode is not None
             z0 = sg * (mode * a + o)
             slope = expit(-z0)  # d log logistic(z) / dz at z0
-            log_accept = _log_sigmoid_np(z) - _log_sigmoid_np(z0) - slope * (z - z0)
+            log_accept = log_expit(z) - log_expit(z0) - slope * (z - z0)
         accept = np.log(rng.random(idx.size)) < np.minimum(log_accept, 0.0)
         idx = idx[~accept]
         if not idx.size:

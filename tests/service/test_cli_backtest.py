@@ -227,10 +227,10 @@ def _small_csv(tmp_path: Path, resolved: int, unresolved: int = 0) -> Path:
 @pytest.mark.parametrize(
     ("resolved", "unresolved", "args", "said"),
     [
-        (0, 3, [], "0 resolved question(s) (3 in all)"),
-        (1, 0, [], "needs at least 2 questions with an outcome"),
-        (3, 1, [], "--folds 5: "),
-        (3, 0, ["--folds", "1"], "between 2 and 3; try --folds 3"),
+        (0, 3, [], "0 of its 3 questions have an outcome"),
+        (1, 0, [], "a backtest needs at least 2"),
+        (3, 1, [], "--folds 5: 5 folds of 3 questions: give between 2 and 3 folds"),
+        (3, 0, ["--folds", "1"], "between 2 and 3 folds; try --folds 3"),
     ],
 )
 def test_too_few_resolved_questions_for_the_folds_says_what_to_do(
