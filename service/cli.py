@@ -87,6 +87,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                     "probability": f.probability,
                     "interval": list(f.interval),
                     "interval_prob": f.interval_prob,
+                    "contentious": f.contentious,
                     "rhat": probs[f.question_id][0],
                     "ess_bulk": probs[f.question_id][1],
                 }

@@ -25,6 +25,7 @@ def _event(row: ForecastHistoryRow) -> str:
         "new_probability": row.probability,
         "interval": [row.interval_low, row.interval_high],
         "interval_prob": row.interval_prob,
+        "contentious": row.contentious,
         "tier": row.tier,
         "fit_id": row.fit_id,
         "computed_at": row.computed_at.isoformat(),

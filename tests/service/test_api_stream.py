@@ -85,6 +85,7 @@ def test_stream_delivers_a_change_and_resumes_with_last_event_id(server, keys):
     data = event["data"]
     assert data["question_id"] == Q and data["cause"] == {"type": "evidence", "id": evidence_id}
     assert data["new_probability"] > data["old_probability"]
+    assert 0.0 <= data["contentious"] <= 1.0
 
     second = _post_evidence(server, keys.forecaster, 0.5)
     headers = {"Last-Event-ID": str(event["id"])}

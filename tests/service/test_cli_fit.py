@@ -38,6 +38,7 @@ def test_fit_json_gives_every_catalog_question_a_probability(quick_priors, tmp_p
         lo, hi = q["interval"]
         assert 0 < lo < q["probability"] < hi < 1
         assert q["interval_prob"] == 0.9 and q["title"]
+        assert 0.0 <= q["contentious"] <= 1.0
     assert out.exists() and payload["artifact"] == str(out)
 
 
