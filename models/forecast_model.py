@@ -783,7 +783,7 @@ class Posterior:
         prec = 1.0 / var + a**2 / v
         new_mean = (mean / var + a * (forecast.logit_center - c) / v) / prec
         phi = new_mean + rng.standard_normal(self.n_samples) / np.sqrt(prec)
-        j = self.question_ids.index(forecast.question_id)
+        j = self._positions[forecast.question_id]
         theta = self.draws["theta"].copy()
         theta[:, j] = phi / self.draws["alpha_bar"]
         upd = self._reweighted(new_data, log_ratio, label)
@@ -808,7 +808,7 @@ class Posterior:
         """
         rng = np.random.default_rng(len(self.updates) + 1)
         qid = forecast.question_id
-        j = self.question_ids.index(qid)
+        j = self._positions[qid]
         g = self.group_ids.index(self.data.questions[j].group)
         mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
         share = self.draws["contentious_share"]
@@ -880,7 +880,7 @@ class Posterior:
 
     def _phi_conditional(self, question_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Per draw, mean and variance of phi_q given the forecasts on q in ``self.data``."""
-        j = self.question_ids.index(question_id)
+        j = self._positions[question_id]
         q = self.data.questions[j]
         g = self.group_ids.index(q.group)
         rng = np.random.default_rng(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -33,6 +34,11 @@ DEFAULT_GROUP = "default"
 
 #: How many reasons for skipped rows a table keeps (the count is always complete).
 MAX_SKIP_REASONS = 10
+
+#: A plain decimal number in ASCII: ``0.25``, ``.5``, ``1``, ``1e-3``. Python's ``float``
+#: also takes ``0.2_5``, ``nan``, ``inf`` and digits of other scripts, which a forecasts
+#: file should not carry unnoticed.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _frozen(values: object, dtype: type) -> np.ndarray:
@@ -236,11 +242,10 @@ class ForecastTable:
 
 
 def _parse_probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value < 0.0 or value > 1.0:
+    if _DECIMAL.fullmatch(text) is None:
+        raise ValueError(f"not a number: {text!r} (write a decimal such as 0.25)")
+    value = float(text)
+    if value < 0.0 or value > 1.0:
         raise ValueError(f"must be in [0, 1], got {text!r}")
     return value
 
@@ -248,10 +253,7 @@ def _parse_probability(text: str) -> float:
 def _parse_outcome(text: str) -> float:
     if text == "":
         return math.nan
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
+    value = float(text) if _DECIMAL.fullmatch(text) else math.nan
     if value not in (0.0, 1.0):
         raise ValueError(f"must be 0, 1 or empty, got {text!r}")
     return value

@@ -90,7 +90,14 @@ BAD_ROWS = [
     (f"q2,alice,abc,1,{T0},g", "probability", "not a number"),
     (f"q2,alice,1.5,1,{T0},g", "probability", "[0, 1]"),
     (f"q2,alice,-0.1,1,{T0},g", "probability", "[0, 1]"),
-    (f"q2,alice,nan,1,{T0},g", "probability", "[0, 1]"),
+    (f"q2,alice,nan,1,{T0},g", "probability", "not a number"),
+    (f"q2,alice,inf,1,{T0},g", "probability", "not a number"),
+    # float() reads these; a forecasts file should not.
+    (f"q2,alice,0.2_5,1,{T0},g", "probability", "not a number"),
+    (f"q2,alice,\u0660.\u0665,1,{T0},g", "probability", "not a number"),
+    (f"q2,alice,0x1p-2,1,{T0},g", "probability", "not a number"),
+    (f"q2,alice,0.2,1_0,{T0},g", "outcome", "0, 1 or empty"),
+    (f"q2,alice,0.2,\u0661,{T0},g", "outcome", "0, 1 or empty"),
     (f"q2,alice,0.2,2,{T0},g", "outcome", "0, 1 or empty"),
     (f"q2,alice,0.2,yes,{T0},g", "outcome", "0, 1 or empty"),
     ("q2,alice,0.2,1,yesterday,g", "created_at", "ISO 8601"),
@@ -216,6 +223,21 @@ def test_zero_and_one_probabilities_are_kept_and_clipped_downstream(tmp_path: Pa
     # of 1 and 1: logit 0.99 -> 0.99.
     p = REFERENCE_RULES["mean_logodds"]().fit(table).predict(table)
     assert p.tolist() == pytest.approx([0.5, 0.99, 0.01])
+
+
+def test_decimal_forms_that_are_read(tmp_path: Path) -> None:
+    """Plain decimals in any usual spelling are numbers; only odd spellings are bad rows."""
+    path = write_csv(
+        tmp_path,
+        HEADER,
+        f"q1,a,.25,1.0,{T0},g",
+        f"q1,b,+0.5,1e0,{T0},g",
+        f"q2,a,25e-2,0.,{T0},g",
+        f"q2,b,1.,+0,{T0},g",
+    )
+    table = read_forecasts_csv(path)
+    assert table.probability.tolist() == [0.25, 0.5, 0.25, 1.0]
+    assert table.outcome.tolist() == [1.0, 0.0]
 
 
 def _table(rows: list[tuple[str, str, float, float]], outcome: dict[str, float]) -> ForecastTable:
