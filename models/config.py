@@ -74,6 +74,12 @@ class ForecasterPriors(_Strict):
     log_noise_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
     #: Noise every statement has, added in quadrature: people state round numbers.
     noise_floor: float = Field(0.3, ge=0)
+    #: Spread of the groups' log factors on the crowd's discrimination: on some topics a
+    #: crowd hedges more than on others (docs/model.md, "Topics"). Off with one group.
+    group_log_discrimination_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
+    #: Spread of the groups' shifts between what the crowd's forecasts say and what
+    #: happens, on the log-odds scale (docs/model.md, "Topics"). Off with one group.
+    group_shift_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
     #: Questions on which forecasters disagree far more than their usual noise explains.
     contentious: ContentiousPriors = ContentiousPriors()
 

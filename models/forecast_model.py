@@ -91,6 +91,8 @@ POSTERIOR_VARS = (
     *POPULATION_PARAMETERS,
     "mu_group",
     "tau_group",
+    "group_scale",
+    "group_shift",
 )
 
 #: A forecaster with at least this many forecasts has its bias and noise sampled in the
@@ -315,20 +317,36 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         mu_global_phi = forecast_level - beta_mu
         group_sd_phi = pm.HalfFlat("group_sd_phi")
         tau_phi = pm.HalfFlat("tau_phi", dims=GROUP_DIM)  # stored as it is
+        # Topics (docs/model.md): per group, a factor on the crowd's discrimination and a
+        # shift from the crowd's level to the outcomes, theta = phi / (alpha_bar * kappa_g)
+        # + eta_g. Forecasts pin phi, so only the group's outcomes inform kappa_g and eta_g;
+        # with a single group they are not told apart from alpha_bar and the level: off.
+        # The mean of the group terms trades with alpha_bar and beta_mu along a ridge the
+        # priors bound (a Gaussian, not a funnel), so a group with few resolved questions
+        # takes the common part of the others' lessons, as partial pooling does.
+        scale_sd = pm.HalfNormal("group_scale_sd", fp.group_log_discrimination_sd.sigma)
+        scale_z = pm.Normal("group_scale_z", 0.0, 1.0, dims=GROUP_DIM)
+        log_kappa = group_effects * scale_sd * scale_z
+        pm.Deterministic("group_scale", pt.exp(log_kappa), dims=GROUP_DIM)
+        shift_sd = pm.HalfNormal("group_shift_sd", fp.group_shift_sd.sigma)
+        shift_z = pm.Normal("group_shift_z", 0.0, 1.0, dims=GROUP_DIM)
+        eta = pm.Deterministic("group_shift", group_effects * shift_sd * shift_z, dims=GROUP_DIM)
+        alpha_g = alpha_bar * pt.exp(log_kappa)
         mu_global = pm.Deterministic("mu_global", mu_global_phi / alpha_bar)
         group_sd = group_sd_phi / alpha_bar
-        tau_group = pm.Deterministic("tau_group", tau_phi / alpha_bar, dims=GROUP_DIM)
+        tau_group = pm.Deterministic("tau_group", tau_phi / alpha_g, dims=GROUP_DIM)
         pm.Potential(
             "theta_scale_priors",
             pm.logp(pm.Normal.dist(qp.base_logit.mu, qp.base_logit.sigma), mu_global)
             + pm.logp(pm.HalfNormal.dist(qp.group_sd.sigma), group_sd)
             + pm.logp(pm.HalfNormal.dist(qp.question_sd.sigma), tau_group).sum()
-            - (2 + ng) * log_alpha_bar,
+            - (2 + ng) * log_alpha_bar
+            - log_kappa.sum(),
         )
         group_z = pm.Normal("group_z", 0.0, 1.0, dims=GROUP_DIM)
         # With a single group its offset is not identified apart from the global level: off.
         mu_group_phi = mu_global_phi + group_effects * group_sd_phi * group_z
-        pm.Deterministic("mu_group", mu_group_phi / alpha_bar, dims=GROUP_DIM)
+        pm.Deterministic("mu_group", mu_group_phi / alpha_g + eta, dims=GROUP_DIM)
         # Evidence discounts per reliability class.
         w = pm.Beta(
             "w",
@@ -337,11 +355,12 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
             dims=RELIABILITY_DIM,
         )
 
-        # Forecasts: m = a_e * alpha_bar * theta(t) + beta_e = a_e * phi + c with
-        # c = beta_e + a_e * alpha_bar * A w. The question effects phi are integrated out
+        # Forecasts: m = a_e * phi(t) + beta_e = a_e * phi + c with c = beta_e + a_e * alpha_g
+        # * A w (evidence moves theta by A w). The question effects phi are integrated out
         # (models/_internal/marginal.py): per-question sums, then closed forms.
+        alpha_q = alpha_g[question_group]
         a_obs = rel_a[obs_e]
-        c_obs = beta[obs_e] + a_obs * alpha_bar * pt.dot(obs_a, w)
+        c_obs = beta[obs_e] + a_obs * alpha_q[obs_q] * pt.dot(obs_a, w)
         v_e = sigma**2 + fp.noise_floor**2
         v_obs = v_e[obs_e] + obs_s**2
         resid = obs_m - c_obs
@@ -374,8 +393,8 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         def component(p: Any, b: Any) -> Any:
             """Per question: log p(forecasts, outcome | component), but C and L."""
             mean_q, var_q = phi_posterior(p, b, mu_q, tau_q)
-            m_y = sign * (mean_q[y_q] / alpha_bar + pt.dot(y_a, w))
-            s_y = pt.sqrt(var_q[y_q]) / alpha_bar
+            m_y = sign * (mean_q[y_q] / alpha_q[y_q] + eta[question_group][y_q] + pt.dot(y_a, w))
+            s_y = pt.sqrt(var_q[y_q]) / alpha_q[y_q]
             lik_y = outcome_op(m_y, s_y)[0]
             return forecasts_marginal_loglik(p, b, 0.0, 0.0, mu_q, tau_q, pt.log) + (
                 pt.inc_subtensor(pt.zeros(nq)[y_q], lik_y)
@@ -540,6 +559,12 @@ class Posterior:
         """Each question's column in the draws (``question_ids`` never change)."""
         return {q: i for i, q in enumerate(self.question_ids)}
 
+    def _theta_scale(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per draw, question ``j``'s ``alpha_q`` and ``eta_q``: theta = phi / alpha_q + eta_q."""
+        g = self.group_ids.index(self.data.questions[j].group)
+        d = self.draws
+        return d["alpha_bar"] * d["group_scale"][:, g], d["group_shift"][:, g]
+
     def _question_index(self, question_ids: Sequence[str]) -> np.ndarray:
         """Columns of ``question_ids`` in the draws; an unknown id is a DataError."""
         try:
@@ -621,6 +646,41 @@ class Posterior:
             rows.append(row)
         return rows
 
+    def topic_summary(self, interval_prob: float = INTERVAL_PROB) -> list[dict[str, Any]]:
+        """Per group: what its resolved questions taught the model (docs/model.md, "Topics").
+
+        ``extremizing`` is the factor ``1 / (alpha_bar * kappa_g)`` on the crowd's log-odds
+        of the group's questions (above 1: the crowd hedges there); ``shift`` is ``eta_g``,
+        what outcomes add to the crowd's log-odds there. With one group both are the
+        population's (no topic factors).
+        """
+        n_questions = dict.fromkeys(self.group_ids, 0)
+        n_resolved = dict.fromkeys(self.group_ids, 0)
+        group_of = {q.id: q.group for q in self.data.questions}
+        for q in self.data.questions:
+            n_questions[q.group] += 1
+        for r in self.data.resolutions:
+            n_resolved[group_of[r.question_id]] += 1
+        lo_q, hi_q = (1 - interval_prob) / 2, 1 - (1 - interval_prob) / 2
+        wts = self.weights
+        d = self.draws
+        rows = []
+        for g, gid in enumerate(self.group_ids):
+            row: dict[str, Any] = {
+                "group": gid,
+                "questions": n_questions[gid],
+                "resolved": n_resolved[gid],
+            }
+            values = {
+                "extremizing": 1.0 / (d["alpha_bar"] * d["group_scale"][:, g]),
+                "shift": d["group_shift"][:, g],
+            }
+            for name, col in values.items():
+                lo, hi = _weighted_quantiles(col, wts, [lo_q, hi_q])
+                row[name] = {"mean": float(np.dot(wts, col)), "interval": [float(lo), float(hi)]}
+            rows.append(row)
+        return rows
+
     def population_summary(self) -> dict[str, float]:
         """Posterior means of the population-level parameters."""
         wts = self.weights
@@ -657,7 +717,9 @@ class Posterior:
         for f in data.forecasts:
             if f.question_id in question_ids:
                 a, c, v = self._forecast_terms(f, rng, data.evidence)
-                phi = self.draws["theta"][:, q_index[f.question_id]] * self.draws["alpha_bar"]
+                j = q_index[f.question_id]
+                alpha_q, eta_q = self._theta_scale(j)
+                phi = (self.draws["theta"][:, j] - eta_q) * alpha_q
                 total += -0.5 * ((f.logit_center - a * phi - c) ** 2 / v + np.log(2 * np.pi * v))
         res = [r for r in data.resolutions if r.question_id in question_ids]
         if res:
@@ -784,8 +846,9 @@ class Posterior:
         new_mean = (mean / var + a * (forecast.logit_center - c) / v) / prec
         phi = new_mean + rng.standard_normal(self.n_samples) / np.sqrt(prec)
         j = self._positions[forecast.question_id]
+        alpha_q, eta_q = self._theta_scale(j)
         theta = self.draws["theta"].copy()
-        theta[:, j] = phi / self.draws["alpha_bar"]
+        theta[:, j] = phi / alpha_q + eta_q
         upd = self._reweighted(new_data, log_ratio, label)
         upd.draws = {**self.draws, "theta": theta}
         return upd
@@ -841,8 +904,9 @@ class Posterior:
         inflate = np.where(noisy, k2, 1.0)
         mean, var = phi_posterior(sums[0] / inflate, sums[1] / inflate, mu, tau)
         phi = mean + np.sqrt(var) * rng.standard_normal(self.n_samples)
+        alpha_q, eta_q = self._theta_scale(j)
         theta = self.draws["theta"].copy()
-        theta[:, j] = phi / self.draws["alpha_bar"]
+        theta[:, j] = phi / alpha_q + eta_q
         contentious = self.draws["contentious"].copy()
         contentious[:, j] = noisy
         upd = self._reweighted(new_data, new_ml - old_ml, label)
@@ -868,9 +932,9 @@ class Posterior:
         t = epoch_seconds([forecast.created_at])
         in_force = self.data.evidence if evidence is None else evidence
         offset = (self.draws["w"] @ evidence_offsets(in_force, q_index, qi, t).T)[:, 0]
-        alpha_bar = self.draws["alpha_bar"]
-        a = par["alpha"] / alpha_bar
-        c = par["beta"] + a * alpha_bar * offset
+        alpha_q = self._theta_scale(int(qi[0]))[0]
+        a = par["alpha"] / self.draws["alpha_bar"]
+        c = par["beta"] + a * alpha_q * offset
         v = par["sigma"] ** 2 + forecast.logit_spread**2 + self.config.forecaster.noise_floor**2
         if scaled:
             # On a question drawn contentious, every forecast is noise_scale times noisier.
@@ -1247,6 +1311,7 @@ def _with_theta(
     alpha_bar, rel_a = flat("alpha_bar"), flat("alpha") / flat("alpha_bar")[:, None]
     beta, sigma, w = flat("beta"), flat("sigma"), flat("w")
     mu_g, tau_g = flat("mu_group_phi"), flat("tau_phi")
+    kappa_g, eta_g = flat("group_scale"), flat("group_shift")
     share = flat("contentious_share")
     k2 = config.forecaster.contentious.noise_scale**2
     arr = encoded.arrays
@@ -1267,16 +1332,19 @@ def _with_theta(
     for lo in range(0, n_s, chunk):
         s = slice(lo, min(n_s, lo + chunk))
         k = s.stop - s.start
+        alpha_q = alpha_bar[s, None] * kappa_g[s][:, group]
         a = rel_a[s][:, obs_e]
-        c = beta[s][:, obs_e] + a * alpha_bar[s, None] * (w[s] @ obs_a.T)
+        c = beta[s][:, obs_e] + a * alpha_q[:, obs_q] * (w[s] @ obs_a.T)
         v = sigma[s][:, obs_e] ** 2 + obs_s**2 + floor2
         sum_p = np.asarray((a**2 / v) @ to_q)
         sum_b = np.asarray((a * (obs_m - c) / v) @ to_q)
         sum_c = np.asarray(((obs_m - c) ** 2 / v) @ to_q)
         mu, tau = mu_g[s][:, group], tau_g[s][:, group]
-        offset = np.zeros((k, nq))
+        # theta = phi / alpha_q + eta_g; offset: what an outcome's log-odds add to phi /
+        # alpha_q (the group's shift, and evidence before the resolution).
+        offset = eta_g[s][:, group].copy()
         if len(y_q):
-            offset[:, y_q] = w[s] @ arr["outcome_evidence"].T
+            offset[:, y_q] += w[s] @ arr["outcome_evidence"].T
         # Each question's component first (usual or contentious), from its posterior odds
         # given the forecasts and the outcome; then phi given the component.
         log_odds = np.log(share[s] / (1.0 - share[s]))[:, None] - 0.5 * (
@@ -1289,8 +1357,8 @@ def _with_theta(
                 sum_p / inflate, sum_b / inflate, 0.0, 0.0, mu, tau, np.log
             )
             if len(y_q):
-                m_y = sign * (mean[:, y_q] / alpha_bar[s, None] + offset[:, y_q])
-                s_y = np.sqrt(var[:, y_q]) / alpha_bar[s, None]
+                m_y = sign * (mean[:, y_q] / alpha_q[:, y_q] + offset[:, y_q])
+                s_y = np.sqrt(var[:, y_q]) / alpha_q[:, y_q]
                 log_odds[:, y_q] += sgn * outcome_loglik(m_y, s_y)[0]
             parts.append((mean, var))
         log_odds[:, ~config.forecaster.contentious.admits(n_q)] = -np.inf
@@ -1301,7 +1369,7 @@ def _with_theta(
             var = np.where(noisy, parts[1][1], var)
         else:
             noisy[:] = False
-        scale = np.broadcast_to(1.0 / alpha_bar[s, None], (k, nq))
+        scale = 1.0 / alpha_q
         phi = sample_phi(
             rng,
             mean.ravel(),
@@ -1310,7 +1378,7 @@ def _with_theta(
             offset.ravel(),
             np.broadcast_to(outcome, (k, nq)).ravel(),
         ).reshape(k, nq)
-        theta[s] = phi / alpha_bar[s, None]
+        theta[s] = phi / alpha_q + eta_g[s][:, group]
         contentious[s] = noisy
     coords = {QUESTION_DIM: encoded.question_ids}
     dims = ("chain", "draw", QUESTION_DIM)
@@ -1351,6 +1419,10 @@ def flatten_draws(posterior: xr.DataTree) -> dict[str, np.ndarray]:
             # Saved by a version without contentious questions: every question usual.
             like = np.asarray(post["theta" if name == "contentious" else "alpha_bar"].to_numpy())
             v = np.zeros_like(like)
+        elif name not in post and name in ("group_scale", "group_shift"):
+            # Saved by a version without topic factors: factor 1, shift 0.
+            like = np.asarray(post["tau_phi"].to_numpy())
+            v = np.ones_like(like) if name == "group_scale" else np.zeros_like(like)
         else:
             v = np.asarray(post[name].to_numpy())
         out[name] = v.reshape((v.shape[0] * v.shape[1], *v.shape[2:]))

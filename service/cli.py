@@ -97,6 +97,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if args.history:
             out["population"] = posterior.population_summary()
             out["forecasters"] = posterior.forecaster_summary()
+            out["topics"] = posterior.topic_summary()
         if args.out:
             out["artifact"] = str(args.out)
         print(json.dumps(out, indent=2))
@@ -151,6 +152,21 @@ def _print_forecasters(posterior: Any) -> None:
         f"  share of contentious questions {pop['contentious_share']:.2f} "
         "(sparsely forecast questions whose forecasters disagree beyond their usual noise)"
     )
+    topics = posterior.topic_summary()
+    if len(topics) > 1:
+        print(
+            "\n  per group (docs/model.md, 'Topics'; extremizing: factor on the crowd's log-odds,"
+        )
+        print("  above 1 where it hedges; shift: what outcomes add to its log-odds):")
+        print(f"  {'group':<24} {'resolved':>8} {'extremizing':>14} {'shift':>14}")
+        for t in topics:
+            cells = [
+                f"{t[k]['mean']:5.2f} ±{(t[k]['interval'][1] - t[k]['interval'][0]) / 2:4.2f}"
+                for k in ("extremizing", "shift")
+            ]
+            print(
+                f"  {t['group'][:24]:<24} {t['resolved']:>8} " + " ".join(f"{c:>14}" for c in cells)
+            )
     rows = sorted(posterior.forecaster_summary(), key=lambda r: r["sigma"]["mean"])
     print(f"\n  {'forecaster':<24} {'n':>4} {'alpha':>14} {'beta':>14} {'sigma':>14}")
     shown = rows[:8] + rows[-4:] if len(rows) > 12 else rows

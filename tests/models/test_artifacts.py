@@ -74,3 +74,19 @@ def test_mismatched_artifacts_are_refused(fitted, tmp_path):
     tree.to_netcdf(old, engine="h5netcdf")
     with pytest.raises(DifferentModelError, match="model version"):
         artifacts.load(old)
+
+
+def test_posteriors_saved_before_topics_load_with_neutral_topics(fitted):
+    """A posterior saved before topic factors existed (docs/model.md, "Topics") has factor
+    1 and shift 0 in every group: what the model then was."""
+    from models.forecast_model import flatten_draws
+
+    post = fitted.posterior["posterior"].to_dataset()
+    old = xr.DataTree.from_dict({"posterior": post.drop_vars(["group_scale", "group_shift"])})
+    draws = flatten_draws(old)
+    assert draws["group_scale"].shape == draws["tau_phi"].shape
+    assert np.all(draws["group_scale"] == 1.0) and np.all(draws["group_shift"] == 0.0)
+    # A one-group fit has exactly those values, so its draws are unchanged.
+    new = flatten_draws(fitted.posterior)
+    assert np.array_equal(new["group_scale"], draws["group_scale"])
+    assert np.array_equal(new["theta"], draws["theta"])

@@ -32,10 +32,12 @@ FORECASTS = {
     "lone": [3.0],
 }
 OUTCOMES = {"split": 1, "crowded": 0, "lone": 0}
+# Two groups, so that each has its own level, spread and topic factor and shift.
+GROUPS = {"split": "g1", "agreed": "g1", "crowded": "g2", "lone": "g2"}
 
 
 def _data() -> ForecastData:
-    questions = tuple(Question(q, group="g") for q in FORECASTS)
+    questions = tuple(Question(q, group=GROUPS[q]) for q in FORECASTS)
     forecasts = tuple(
         Forecast(q, f"f{i}", EPOCH + timedelta(days=i), m)
         for q, ms in FORECASTS.items()
@@ -55,8 +57,12 @@ def _case(config: ModelConfig):
     point = {
         k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()
     }
+    # Topic factors and shifts well away from 1 and 0 (docs/model.md, "Topics").
+    for name, values in (("group_scale_z", (1.2, -0.7)), ("group_shift_z", (-0.9, 0.6))):
+        point[name] = np.zeros_like(point[name])
+        point[name][:2] = values
     names = ["alpha_bar", "alpha", "beta", "sigma", "w", "mu_group_phi", "tau_phi"]
-    names.append("contentious_share")
+    names += ["contentious_share", "group_scale", "group_shift"]
     outputs = model.replace_rvs_by_values([model[n] for n in names])
     values = dict(
         zip(names, model.compile_fn(outputs, inputs=model.value_vars)(point), strict=True)
@@ -79,7 +85,11 @@ def _brute_force(config: ModelConfig, values: dict, question: str) -> tuple[floa
     fp = config.forecaster
     k2 = fp.contentious.noise_scale**2
     alpha_bar = float(values["alpha_bar"])
-    mu, tau = float(values["mu_group_phi"][0]), float(values["tau_phi"][0])
+    g = sorted(set(GROUPS.values())).index(GROUPS[question])
+    mu, tau = float(values["mu_group_phi"][g]), float(values["tau_phi"][g])
+    # theta = phi / alpha_q + eta: the question's group's topic factor and shift.
+    alpha_q = alpha_bar * float(values["group_scale"][g])
+    eta = float(values["group_shift"][g])
     ms = FORECASTS[question]
     who = range(len(ms))
     a = np.array([values["alpha"][e] / alpha_bar for e in who])
@@ -89,7 +99,7 @@ def _brute_force(config: ModelConfig, values: dict, question: str) -> tuple[floa
     def density(phi: float, inflate: float) -> float:
         d = norm.pdf(phi, mu, tau) * np.prod(norm.pdf(ms, a * phi + c, np.sqrt(v * inflate)))
         if question in OUTCOMES:
-            p = expit(phi / alpha_bar)
+            p = expit(phi / alpha_q + eta)
             d *= p if OUTCOMES[question] == 1 else 1 - p
         return float(d)
 
@@ -100,18 +110,18 @@ def _brute_force(config: ModelConfig, values: dict, question: str) -> tuple[floa
     share = float(values["contentious_share"]) if may else 0.0
     total = (1 - share) * usual + share * noisy
     mean_theta = (
-        (
-            (1 - share) * quad(lambda x: x * density(x, 1.0), lo, hi, points=[mu], limit=400)[0]
-            + share * quad(lambda x: x * density(x, k2), lo, hi, points=[mu], limit=400)[0]
-        )
-        / total
-        / alpha_bar
-    )
+        (1 - share) * quad(lambda x: x * density(x, 1.0), lo, hi, points=[mu], limit=400)[0]
+        + share * quad(lambda x: x * density(x, k2), lo, hi, points=[mu], limit=400)[0]
+    ) / total / alpha_q + eta
     return float(np.log(total)), share * noisy / total, mean_theta
 
 
 def test_likelihood_term_equals_numerical_integration(case):
     config, _, _, _, values, term = case
+    # The topic factors and shifts are far from 1 and 0 at this point, so the brute force
+    # below would catch a term that ignored them.
+    assert np.all(np.abs(np.log(values["group_scale"][:2])) > 0.05)
+    assert np.all(np.abs(values["group_shift"][:2]) > 0.05)
     expected = sum(_brute_force(config, values, q)[0] for q in FORECASTS)
     assert term == pytest.approx(expected, abs=1e-6)
 
@@ -136,6 +146,8 @@ def _drawn(case, n: int):
         "w": ("reliability",),
         "mu_group_phi": ("group",),
         "tau_phi": ("group",),
+        "group_scale": ("group",),
+        "group_shift": ("group",),
     }
     post = xr.Dataset(
         {

@@ -23,6 +23,7 @@ from models.exceptions import DataError
 from models.forecast_model import ForecastModel, Posterior
 from models.plots import (
     ForestRow,
+    _fmt_p,
     diagnostics_figure,
     forecasters_figure,
     forest_figure,
@@ -174,7 +175,9 @@ def test_posterior_figure_uses_the_importance_weights(updated: Posterior) -> Non
     )
     text = svg_text(fig)
     assert f"mean {served.probability:.2f}" in text
-    assert f"{served.interval[0]:.2f} – {served.interval[1]:.2f}" in text
+    lo, hi = served.interval
+    # Two decimals, three near 0 and 1 (as models.plots._fmt_p writes them).
+    assert f"90% interval {_fmt_p(lo)} – {_fmt_p(hi)}" in text
     assert "importance-weighted" in text
 
 

@@ -67,6 +67,15 @@ def test_fit_with_history_reports_what_it_learned_about_forecasters(quick_priors
         > learned["lo"]["beta"]["mean"]
     )
     assert "alpha_bar" in payload["population"]
+    # Per group, what its resolved questions taught (docs/model.md, "Topics"): the history's
+    # group has all 16 outcomes; the catalog's groups have none.
+    topics = {t["group"]: t for t in payload["topics"]}
+    assert topics["test"]["resolved"] == 16
+    assert sum(t["resolved"] for t in topics.values()) == 16 and len(topics) > 1
+    for t in topics.values():
+        lo, hi = t["shift"]["interval"]
+        assert lo < t["shift"]["mean"] < hi
+        assert 0.0 < t["extremizing"]["interval"][0] < t["extremizing"]["interval"][1]
 
 
 def test_fit_refuses_a_broken_catalog(tmp_path, capsys):
