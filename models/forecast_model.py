@@ -327,11 +327,11 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         scale_sd = pm.HalfNormal("group_scale_sd", fp.group_log_discrimination_sd.sigma)
         scale_z = pm.Normal("group_scale_z", 0.0, 1.0, dims=GROUP_DIM)
         log_kappa = group_effects * scale_sd * scale_z
-        pm.Deterministic("group_scale", pt.exp(log_kappa), dims=GROUP_DIM)
+        kappa = pm.Deterministic("group_scale", pt.exp(log_kappa), dims=GROUP_DIM)
         shift_sd = pm.HalfNormal("group_shift_sd", fp.group_shift_sd.sigma)
         shift_z = pm.Normal("group_shift_z", 0.0, 1.0, dims=GROUP_DIM)
         eta = pm.Deterministic("group_shift", group_effects * shift_sd * shift_z, dims=GROUP_DIM)
-        alpha_g = alpha_bar * pt.exp(log_kappa)
+        alpha_g = alpha_bar * kappa
         mu_global = pm.Deterministic("mu_global", mu_global_phi / alpha_bar)
         group_sd = group_sd_phi / alpha_bar
         tau_group = pm.Deterministic("tau_group", tau_phi / alpha_g, dims=GROUP_DIM)
@@ -358,7 +358,7 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         # Forecasts: m = a_e * phi(t) + beta_e = a_e * phi + c with c = beta_e + a_e * alpha_g
         # * A w (evidence moves theta by A w). The question effects phi are integrated out
         # (models/_internal/marginal.py): per-question sums, then closed forms.
-        alpha_q = alpha_g[question_group]
+        alpha_q, eta_q = alpha_g[question_group], eta[question_group]
         a_obs = rel_a[obs_e]
         c_obs = beta[obs_e] + a_obs * alpha_q[obs_q] * pt.dot(obs_a, w)
         v_e = sigma**2 + fp.noise_floor**2
@@ -393,7 +393,7 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         def component(p: Any, b: Any) -> Any:
             """Per question: log p(forecasts, outcome | component), but C and L."""
             mean_q, var_q = phi_posterior(p, b, mu_q, tau_q)
-            m_y = sign * (mean_q[y_q] / alpha_q[y_q] + eta[question_group][y_q] + pt.dot(y_a, w))
+            m_y = sign * (mean_q[y_q] / alpha_q[y_q] + eta_q[y_q] + pt.dot(y_a, w))
             s_y = pt.sqrt(var_q[y_q]) / alpha_q[y_q]
             lik_y = outcome_op(m_y, s_y)[0]
             return forecasts_marginal_loglik(p, b, 0.0, 0.0, mu_q, tau_q, pt.log) + (
@@ -1333,6 +1333,7 @@ def _with_theta(
         s = slice(lo, min(n_s, lo + chunk))
         k = s.stop - s.start
         alpha_q = alpha_bar[s, None] * kappa_g[s][:, group]
+        eta_q = eta_g[s][:, group]
         a = rel_a[s][:, obs_e]
         c = beta[s][:, obs_e] + a * alpha_q[:, obs_q] * (w[s] @ obs_a.T)
         v = sigma[s][:, obs_e] ** 2 + obs_s**2 + floor2
@@ -1342,7 +1343,7 @@ def _with_theta(
         mu, tau = mu_g[s][:, group], tau_g[s][:, group]
         # theta = phi / alpha_q + eta_g; offset: what an outcome's log-odds add to phi /
         # alpha_q (the group's shift, and evidence before the resolution).
-        offset = eta_g[s][:, group].copy()
+        offset = eta_q.copy()
         if len(y_q):
             offset[:, y_q] += w[s] @ arr["outcome_evidence"].T
         # Each question's component first (usual or contentious), from its posterior odds
@@ -1378,7 +1379,7 @@ def _with_theta(
             offset.ravel(),
             np.broadcast_to(outcome, (k, nq)).ravel(),
         ).reshape(k, nq)
-        theta[s] = phi / alpha_q + eta_g[s][:, group]
+        theta[s] = phi / alpha_q + eta_q
         contentious[s] = noisy
     coords = {QUESTION_DIM: encoded.question_ids}
     dims = ("chain", "draw", QUESTION_DIM)
