@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from models.plots import _fmt_p
 from service.store.tables import FitRow
 from tests.service.conftest import record_fit
 
@@ -126,7 +127,8 @@ def test_posterior_plot_states_the_served_interval(live_client):
     forecast = live_client.get(f"/v1/questions/{Q}/forecast").json()
     text = _svg_text(live_client.get(f"/v1/questions/{Q}/plots/posterior?format=svg").content)
     low, high = forecast["interval"]
-    assert f"{low:.2f}" in text and f"{high:.2f}" in text
+    # Two decimals, three near 0 and 1, as the plot writes probabilities.
+    assert f"90% interval {_fmt_p(low)} – {_fmt_p(high)}" in text
     assert "prior" in text
 
 
