@@ -517,6 +517,14 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, probs: Sequence
     return np.interp(probs, cw, v)
 
 
+def _weighted_summary(
+    values: np.ndarray, weights: np.ndarray, lo_q: float, hi_q: float
+) -> dict[str, Any]:
+    """``{"mean", "interval": [lo, hi]}`` of weighted draws (a summary row's cell)."""
+    lo, hi = _weighted_quantiles(values, weights, [lo_q, hi_q])
+    return {"mean": float(np.dot(weights, values)), "interval": [float(lo), float(hi)]}
+
+
 @dataclass
 class Posterior:
     """A fitted posterior (or an instantly updated one) and the data it stands on.
@@ -637,12 +645,7 @@ class Posterior:
         for j, fid in enumerate(self.forecaster_ids):
             row: dict[str, Any] = {"forecaster_id": fid, "forecasts": counts.get(fid, 0)}
             for name in ("alpha", "beta", "sigma"):
-                col = self.draws[name][:, j]
-                lo, hi = _weighted_quantiles(col, wts, [lo_q, hi_q])
-                row[name] = {
-                    "mean": float(np.dot(wts, col)),
-                    "interval": [float(lo), float(hi)],
-                }
+                row[name] = _weighted_summary(self.draws[name][:, j], wts, lo_q, hi_q)
             rows.append(row)
         return rows
 
@@ -676,8 +679,7 @@ class Posterior:
                 "shift": d["group_shift"][:, g],
             }
             for name, col in values.items():
-                lo, hi = _weighted_quantiles(col, wts, [lo_q, hi_q])
-                row[name] = {"mean": float(np.dot(wts, col)), "interval": [float(lo), float(hi)]}
+                row[name] = _weighted_summary(col, wts, lo_q, hi_q)
             rows.append(row)
         return rows
 

@@ -138,6 +138,12 @@ def _probability_convergence(posterior: Any, question_ids: list[str]) -> dict[st
     return {q: (float(rh.sel(question=q)), float(es.sel(question=q))) for q in question_ids}
 
 
+def _mean_pm(summary: dict[str, Any]) -> str:
+    """A summary cell as ``mean ±half-width`` of its interval."""
+    lo, hi = summary["interval"]
+    return f"{summary['mean']:5.2f} ±{(hi - lo) / 2:4.2f}"
+
+
 def _print_forecasters(posterior: Any) -> None:
     pop = posterior.population_summary()
     print("\nwhat the model learned about forecasters (posterior means):")
@@ -160,10 +166,7 @@ def _print_forecasters(posterior: Any) -> None:
         print("  above 1 where it hedges; shift: what outcomes add to its log-odds):")
         print(f"  {'group':<24} {'resolved':>8} {'extremizing':>14} {'shift':>14}")
         for t in topics:
-            cells = [
-                f"{t[k]['mean']:5.2f} ±{(t[k]['interval'][1] - t[k]['interval'][0]) / 2:4.2f}"
-                for k in ("extremizing", "shift")
-            ]
+            cells = [_mean_pm(t[k]) for k in ("extremizing", "shift")]
             print(
                 f"  {t['group'][:24]:<24} {t['resolved']:>8} " + " ".join(f"{c:>14}" for c in cells)
             )
@@ -171,10 +174,7 @@ def _print_forecasters(posterior: Any) -> None:
     print(f"\n  {'forecaster':<24} {'n':>4} {'alpha':>14} {'beta':>14} {'sigma':>14}")
     shown = rows[:8] + rows[-4:] if len(rows) > 12 else rows
     for r in shown:
-        cells = [
-            f"{r[k]['mean']:5.2f} ±{(r[k]['interval'][1] - r[k]['interval'][0]) / 2:4.2f}"
-            for k in ("alpha", "beta", "sigma")
-        ]
+        cells = [_mean_pm(r[k]) for k in ("alpha", "beta", "sigma")]
         print(
             f"  {r['forecaster_id'][:24]:<24} {r['forecasts']:>4} "
             + " ".join(f"{c:>14}" for c in cells)

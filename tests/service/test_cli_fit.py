@@ -42,7 +42,7 @@ def test_fit_json_gives_every_catalog_question_a_probability(quick_priors, tmp_p
     assert out.exists() and payload["artifact"] == str(out)
 
 
-def test_fit_with_history_reports_what_it_learned_about_forecasters(quick_priors, tmp_path, capsys):
+def _history_csv(tmp_path):
     csv = tmp_path / "history.csv"
     rng = np.random.default_rng(0)
     rows = ["question_id,forecaster_id,probability,outcome,created_at,group"]
@@ -54,6 +54,11 @@ def test_fit_with_history_reports_what_it_learned_about_forecasters(quick_priors
             p = 1 / (1 + np.exp(-(c + rng.normal(0, 0.6))))
             rows.append(f"h{i},{who},{p:.4f},{outcome},2024-01-01T00:00:00Z,test")
     csv.write_text("\n".join(rows) + "\n")
+    return csv
+
+
+def test_fit_with_history_reports_what_it_learned_about_forecasters(quick_priors, tmp_path, capsys):
+    csv = _history_csv(tmp_path)
     main(["fit", "--priors", str(quick_priors), "--history", str(csv), "--json"])
     payload = json.loads(capsys.readouterr().out)
     learned = {f["forecaster_id"]: f for f in payload["forecasters"]}
@@ -76,6 +81,17 @@ def test_fit_with_history_reports_what_it_learned_about_forecasters(quick_priors
         lo, hi = t["shift"]["interval"]
         assert lo < t["shift"]["mean"] < hi
         assert 0.0 < t["extremizing"]["interval"][0] < t["extremizing"]["interval"][1]
+
+
+def test_fit_with_history_prints_forecasters_and_topics(quick_priors, tmp_path, capsys):
+    main(["fit", "--priors", str(quick_priors), "--history", str(_history_csv(tmp_path))])
+    out = capsys.readouterr().out
+    assert "what the model learned about forecasters" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("  ")}
+    # Per group: resolved questions, then extremizing and shift as "mean ±half-width".
+    assert rows["test"][1] == "16" and rows["test"][3].startswith("±")
+    for who in ("hi", "lo", "mid"):
+        assert rows[who][1] == "16" and len(rows[who]) == 8  # n, then 3 x (mean, ±half)
 
 
 def test_fit_refuses_a_broken_catalog(tmp_path, capsys):
