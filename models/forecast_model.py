@@ -567,9 +567,13 @@ class Posterior:
         """Each question's column in the draws (``question_ids`` never change)."""
         return {q: i for i, q in enumerate(self.question_ids)}
 
+    def _group_of(self, j: int) -> int:
+        """The column of question ``j``'s group in the group-level draws."""
+        return self.group_ids.index(self.data.questions[j].group)
+
     def _theta_scale(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Per draw, question ``j``'s ``alpha_q`` and ``eta_q``: theta = phi / alpha_q + eta_q."""
-        g = self.group_ids.index(self.data.questions[j].group)
+        g = self._group_of(j)
         d = self.draws
         return d["alpha_bar"] * d["group_scale"][:, g], d["group_shift"][:, g]
 
@@ -874,7 +878,7 @@ class Posterior:
         rng = np.random.default_rng(len(self.updates) + 1)
         qid = forecast.question_id
         j = self._positions[qid]
-        g = self.group_ids.index(self.data.questions[j].group)
+        g = self._group_of(j)
         mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
         share = self.draws["contentious_share"]
         k2 = self.config.forecaster.contentious.noise_scale**2
@@ -947,8 +951,7 @@ class Posterior:
     def _phi_conditional(self, question_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Per draw, mean and variance of phi_q given the forecasts on q in ``self.data``."""
         j = self._positions[question_id]
-        q = self.data.questions[j]
-        g = self.group_ids.index(q.group)
+        g = self._group_of(j)
         rng = np.random.default_rng(0)
         sum_p = np.zeros(self.n_samples)
         sum_b = np.zeros(self.n_samples)
