@@ -316,7 +316,15 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         forecast_level = pm.Flat("forecast_level")
         mu_global_phi = forecast_level - beta_mu
         group_sd_phi = pm.HalfFlat("group_sd_phi")
-        tau_phi = pm.HalfFlat("tau_phi", dims=GROUP_DIM)  # stored as it is
+        # The groups' question spreads are partially pooled (non-centred, on the log scale)
+        # around a typical one: a group of a few questions cannot tell its spread alone, and
+        # an unpooled spread fitted to three alike questions shrinks a fourth hard onto them.
+        tau0_phi = pm.HalfFlat("question_sd_phi")
+        log_tau_sd = pm.HalfNormal("question_sd_log_spread", qp.question_sd_log_spread.sigma)
+        tau_z = pm.Normal("question_sd_z", 0.0, 1.0, dims=GROUP_DIM)
+        tau_phi = pm.Deterministic(
+            "tau_phi", tau0_phi * pt.exp(group_effects * log_tau_sd * tau_z), dims=GROUP_DIM
+        )
         # Topics (docs/model.md): per group, a factor on the crowd's discrimination and a
         # shift from the crowd's level to the outcomes, theta = phi / (alpha_bar * kappa_g)
         # + eta_g. Forecasts pin phi, so only the group's outcomes inform kappa_g and eta_g;
@@ -334,14 +342,13 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         alpha_g = alpha_bar * kappa
         mu_global = pm.Deterministic("mu_global", mu_global_phi / alpha_bar)
         group_sd = group_sd_phi / alpha_bar
-        tau_group = pm.Deterministic("tau_group", tau_phi / alpha_g, dims=GROUP_DIM)
+        pm.Deterministic("tau_group", tau_phi / alpha_g, dims=GROUP_DIM)
         pm.Potential(
             "theta_scale_priors",
             pm.logp(pm.Normal.dist(qp.base_logit.mu, qp.base_logit.sigma), mu_global)
             + pm.logp(pm.HalfNormal.dist(qp.group_sd.sigma), group_sd)
-            + pm.logp(pm.HalfNormal.dist(qp.question_sd.sigma), tau_group).sum()
-            - (2 + ng) * log_alpha_bar
-            - log_kappa.sum(),
+            + pm.logp(pm.HalfNormal.dist(qp.question_sd.sigma), tau0_phi / alpha_bar)
+            - 3 * log_alpha_bar,
         )
         group_z = pm.Normal("group_z", 0.0, 1.0, dims=GROUP_DIM)
         # With a single group its offset is not identified apart from the global level: off.
@@ -1177,7 +1184,10 @@ class ForecastModel:
             Parallel chains; default ``min(chains, os.cpu_count())``.
         retry : bool
             Retry a fit that fails the publish checks ``sampler.retries`` times, doubling
-            the tuning each time, and the draws when R-hat or ESS failed.
+            the tuning each time, and the draws when R-hat or ESS failed. Before that, a fit
+            that diverged with centred forecasters is refitted once with none centred, at
+            the same settings and without using up a retry (docs/model.md,
+            "Parametrisation"); with ``sampler.retries == 0`` nothing is refitted.
 
         Returns
         -------
@@ -1198,6 +1208,7 @@ class ForecastModel:
         target_accept = settings.target_accept
         fit_id = "fit-" + uuid.uuid4().hex[:12]
         centred = encoded.arrays["forecaster_centred"]
+        retries_left = settings.retries
         while True:
             attempts += 1
             # What earlier fits (or attempts) freed goes back to the OS first.
@@ -1223,10 +1234,23 @@ class ForecastModel:
             probs = _probability_dataarray(posterior, data, encoded)
             diag = _diagnostics(probs, posterior, divergences, self.config, seconds, attempts)
             diag = dataclasses.replace(diag, centred_forecasters=int(centred.sum()))
-            if diag.publishable or not retry or attempts > settings.retries:
-                break
-            if settings.chains < 2:
-                break  # R-hat cannot pass with one chain, however long it runs
+            if diag.publishable or not retry or settings.chains < 2 or retries_left == 0:
+                break  # (R-hat cannot pass with one chain, however long it runs)
+            if divergences and centred.any():
+                # Centred forecasters funnel where the population spread of bias or noise
+                # nears zero (forecasters alike), however many forecasts each has; the
+                # non-centred form is safe there. Same posterior, other coordinates (the
+                # mask is data: nothing is recompiled), so the same settings: this is not
+                # one of the retries with longer tuning.
+                log.warning(
+                    "fit %s diverged with %d centred forecasters; refitting them non-centred",
+                    fit_id,
+                    int(centred.sum()),
+                )
+                centred = np.zeros_like(centred)
+                compiled = compiled.with_data(**{**encoded.arrays, "forecaster_centred": centred})
+                continue
+            retries_left -= 1
             log.warning("fit %s not publishable (%s); retrying", fit_id, "; ".join(diag.reasons))
             tune *= 2
             target_accept = max(target_accept, 0.99)
@@ -1235,12 +1259,6 @@ class ForecastModel:
                 # Chains that mix slowly (hyperparameters near their prior, coupled to
                 # hundreds of forecasters seen once) need more draws, not only more tuning.
                 draws *= 2
-            if divergences and centred.any():
-                # Centred forecasters funnel where the population spread of bias or noise
-                # nears zero (forecasters alike), however many forecasts each has; the
-                # non-centred form is safe there. Same posterior, other coordinates.
-                centred = np.zeros_like(centred)
-                compiled = compiled.with_data(**{**encoded.arrays, "forecaster_centred": centred})
         del trace
         release_free_memory()
         created = datetime.now(UTC)

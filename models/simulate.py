@@ -68,7 +68,12 @@ def simulate(
         gsd = abs(rng.normal(0, qp.group_sd.sigma))
         # As in the model, a single group has no offset of its own.
         mu_g = mu + (gsd * rng.standard_normal(ng) if ng > 1 else np.zeros(1))
-        tau_g = np.abs(rng.normal(0, qp.question_sd.sigma, ng))
+        # A typical group's question spread, and the groups' spreads around it (one group:
+        # the typical one).
+        tau_g = np.abs(rng.normal(0, qp.question_sd.sigma, 1))
+        if ng > 1:
+            log_sd = abs(rng.normal(0, qp.question_sd_log_spread.sigma))
+            tau_g = tau_g * np.exp(log_sd * rng.standard_normal(ng))
         groups = np.arange(nq) % ng
         theta = mu_g[groups] + tau_g[groups] * rng.standard_normal(nq)
     else:

@@ -311,7 +311,7 @@ def test_no_double_counting_of_evidence(full_sampler):
 
 
 @pytest.mark.slow
-def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge():
+def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge(monkeypatch):
     # Five identical forecasters, each on all 60 questions: each has enough forecasts to be
     # sampled centred, but the population spread of bias and noise is near zero, where the
     # centred form funnels.
@@ -330,7 +330,31 @@ def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge():
     first = ForecastModel().fit(data, sampler=settings.model_copy(update={"retries": 0}))
     assert first.diagnostics.centred_forecasters == 5
     assert first.diagnostics.divergences > 0 and not first.diagnostics.publishable
+    import nutpie
+
+    calls: list[dict] = []
+    real_sample = nutpie.sample
+
+    def recording_sample(compiled, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs)
+        return real_sample(compiled, **kwargs)
+
+    monkeypatch.setattr(nutpie, "sample", recording_sample)
     post = ForecastModel().fit(data, sampler=settings)
     d = post.diagnostics
     assert d.attempts == 2 and d.centred_forecasters == 0
     assert d.divergences == 0 and d.publishable, d.reasons
+    # A change of coordinates, not a longer run: the refit keeps the first one's settings.
+    assert [(c["tune"], c["draws"], c["target_accept"]) for c in calls] == [
+        (settings.tune, settings.draws, settings.target_accept)
+    ] * 2
+    # Nor does it use up the retry: a refit that then fails on ESS is retried as usual.
+    calls.clear()
+    strict = ModelConfig(publish={"min_ess_bulk": 100_000})
+    again = ForecastModel(strict).fit(data, sampler=settings)
+    assert again.diagnostics.attempts == 3 and not again.diagnostics.publishable
+    assert [(c["tune"], c["draws"]) for c in calls] == [
+        (settings.tune, settings.draws),
+        (settings.tune, settings.draws),
+        (2 * settings.tune, 2 * settings.draws),
+    ]

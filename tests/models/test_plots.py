@@ -164,8 +164,14 @@ def test_posterior_figure_prints_the_served_interval_and_mean(posterior: Posteri
     png_pixels(posterior_figure(draws, None, prior, title="x"))
 
 
-def test_posterior_figure_uses_the_importance_weights(updated: Posterior) -> None:
-    q = updated.question_ids[0]
+def test_posterior_figure_uses_the_importance_weights(posterior: Posterior) -> None:
+    q = posterior.question_ids[0]
+    # A newcomer's forecast: the weights carry all of it (a known forecaster's new forecast
+    # also redraws the question, and can leave the plain and weighted means alike).
+    updated = posterior.with_forecast(
+        Forecast.from_probability(q, "dora", 0.7, T0 + timedelta(days=30))
+    )
+    assert updated.log_weights is not None
     draws = updated.probability_draws([q])[:, 0]
     served = updated.predict([q])[0]
     plain_mean = float(np.mean(draws))
