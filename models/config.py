@@ -36,7 +36,7 @@ class QuestionPriors(_Strict):
     base_logit: NormalPrior = NormalPrior(mu=-1.5, sigma=1.0)
     #: Spread of group means around the global mean.
     group_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
-    #: Spread of questions around their group mean in a typical group (tau_g); wide, because
+    #: Spread of questions around their group mean in a typical group (tau_0); wide, because
     #: many real questions are all but settled (docs/model.md, "Hyperpriors").
     question_sd: HalfNormalPrior = HalfNormalPrior(sigma=3.0)
     #: How much the groups' question spreads differ: sd of log tau_g around the typical
