@@ -16,6 +16,7 @@ and after, the fit's diagnostics.
     .venv/bin/python benchmarks/backtest_scale.py            # 5k, 20k, 50k, one fold each
     .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --folds 5
     .venv/bin/python benchmarks/backtest_scale.py --sizes 5000 --target-accept 0.9 --tune 500
+    .venv/bin/python benchmarks/backtest_scale.py --sizes 20000 --per-question 200   # dense
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={ROOT / 'var' / 'cache' / 'pytensor'}")
 
 
-def shaped_data(n_forecasts: int, seed: int = 0):
+def shaped_data(n_forecasts: int, seed: int = 0, per_question: float | None = None):
     """Simulated data of the target shape, every question resolved.
 
     ``0.3 * n_forecasts`` questions in 5 groups, each with 3 or 4 forecasts (10 for every 3
-    questions), from ``min(2000, n_forecasts // 25)`` forecasters with parameters in the
+    questions; ``per_question`` forecasts a question instead, when given: the dense shape of
+    a survey such as GJP's, hundreds of forecasters on every question), from ``min(2000, n_forecasts // 25)`` forecasters with parameters in the
     range seen on real data (``realistic_forecasters``). How often a forecaster appears is
     heavy-tailed (log-normal activity, sd 1.5), as in the GJP data: about a quarter of
     them have 3 forecasts or fewer, a few have hundreds; each has at least one. A
@@ -54,7 +56,7 @@ def shaped_data(n_forecasts: int, seed: int = 0):
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    n_q = int(n_forecasts * 0.3)
+    n_q = int(n_forecasts * 0.3) if per_question is None else int(n_forecasts / per_question)
     n_f = min(2000, max(50, n_forecasts // 25))
     n_g = 5
     group = np.arange(n_q) % n_g
@@ -108,15 +110,23 @@ def fold_data(data, k: int, seed: int = 0):
     return ForecastData(data.questions, data.forecasts, (), train_res), sorted(held)
 
 
-def one_size(n_forecasts: int, folds: int, seed: int, overrides: dict) -> dict:
+def one_size(
+    n_forecasts: int, folds: int, seed: int, overrides: dict, per_question: float | None = None
+) -> dict:
     import numpy as np
     from scipy.special import expit
 
     from models.config import ModelConfig, SamplerSettings
-    from models.forecast_model import COMPILED, ForecastModel, ModelStructure, encode
+    from models.forecast_model import (
+        COMPILED,
+        ForecastModel,
+        ModelStructure,
+        encode,
+        rank_diagnostics,
+    )
     from models.scoring import brier
 
-    data, sim_seconds = shaped_data(n_forecasts, seed)
+    data, sim_seconds = shaped_data(n_forecasts, seed, per_question)
     n_q = len(data.questions)
     outcome = {r.question_id: r.outcome for r in data.resolutions}
     config = ModelConfig()
@@ -148,6 +158,18 @@ def one_size(n_forecasts: int, folds: int, seed: int, overrides: dict) -> dict:
         base = np.array([expit(np.mean(sums.get(q, [0.0]))) for q in held_ids])
         base_s = time.perf_counter() - t2
         stats = post.posterior["sample_stats"]
+        # The variables with the largest R-hat (the publish checks look at the questions'
+        # probabilities only; this says which other variable mixes slowest).
+        post_ds = post.posterior["posterior"].to_dataset()
+        worst = []
+        for v in post_ds.data_vars:
+            if v in ("theta", "contentious"):
+                continue
+            a = np.asarray(post_ds[v].transpose("chain", "draw", ...).to_numpy(), dtype=float)
+            r = rank_diagnostics(a.reshape(a.shape[0], a.shape[1], -1))[0]
+            if not np.isnan(r).all():
+                worst.append((round(float(np.nanmax(r)), 4), str(v)))
+        worst.sort(reverse=True)
         steps = np.asarray(stats["n_steps"])
         diag = post.diagnostics
         fits.append(
@@ -165,6 +187,7 @@ def one_size(n_forecasts: int, folds: int, seed: int, overrides: dict) -> dict:
                 "divergences": diag.divergences,
                 "max_rhat": round(diag.max_rhat, 4),
                 "max_rhat_all": round(diag.max_rhat_all, 4),
+                "largest_rhat_variables": worst[:3],
                 "min_ess_bulk": round(diag.min_ess_bulk),
                 "brier_model": round(float(brier(p, y)), 4),
                 "brier_mean_logodds": round(float(brier(base, y)), 4),
@@ -193,7 +216,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     for name in ("tune", "draws", "chains"):
         ap.add_argument(f"--{name}", type=int, help=f"sampler {name} (default: the config's)")
-    ap.add_argument("--target-accept", type=float, help="default: the config's")
+    ap.add_argument(
+        "--target-accept",
+        type=float,
+        help="at every size (default: the config's, which is lower from 20,000 forecasts)",
+    )
+    ap.add_argument(
+        "--per-question",
+        type=float,
+        help="forecasts a question (default: the target shape's 3.3; 200: a dense survey)",
+    )
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     overrides = {
@@ -206,15 +238,20 @@ def main() -> None:
         )
         if v is not None
     }
+    if args.target_accept is not None:
+        overrides["large_data_forecasts"] = None  # the given target, at every size
     if args.one:
-        print(json.dumps(one_size(args.one, args.folds, args.seed, overrides)))
+        print(json.dumps(one_size(args.one, args.folds, args.seed, overrides, args.per_question)))
         return
     rows = []
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(n), "--folds", str(args.folds)]
         cmd += ["--seed", str(args.seed)]
+        if args.per_question is not None:
+            cmd += ["--per-question", str(args.per_question)]
         for k, v in overrides.items():
-            cmd += [f"--{k.replace('_', '-')}", str(v)]
+            if k != "large_data_forecasts":  # follows from --target-accept in the child too
+                cmd += [f"--{k.replace('_', '-')}", str(v)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
         r = rows[-1]
@@ -230,7 +267,8 @@ def main() -> None:
                 f"after it {f['after_sampling_seconds']:.0f} s, predict "
                 f"{f['predict_seconds']:.0f} s | {f['steps_per_draw']} steps/draw at step "
                 f"{f['step_size']} | publishable={f['publishable']} div={f['divergences']} "
-                f"R-hat={f['max_rhat']} (all {f['max_rhat_all']}) ESS={f['min_ess_bulk']} | "
+                f"R-hat={f['max_rhat']} (all {f['max_rhat_all']}: "
+                f"{f['largest_rhat_variables']}) ESS={f['min_ess_bulk']} | "
                 f"Brier model {f['brier_model']} vs mean log-odds {f['brier_mean_logodds']} | "
                 f"load {f['load_before'][0]} -> {f['load_after'][0]}",
                 flush=True,

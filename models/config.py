@@ -122,6 +122,18 @@ class SamplerSettings(_Strict):
     #: tuning and a target acceptance of at least 0.99 (smaller steps), and twice the draws
     #: if R-hat or ESS failed (slow mixing, which more tuning does not cure).
     retries: int = Field(1, ge=0, le=3)
+    #: Data sets with at least this many forecasts are sampled at
+    #: ``large_data_target_accept`` instead of ``target_accept`` (``None``: never). Large
+    #: posteriors are well determined and do not diverge at the longer steps, which halve
+    #: the leapfrog steps a draw (a 50,000-forecast fold: 63 -> 31); small ones (a catalog
+    #: without outcomes) do diverge more there (docs/performance.md).
+    large_data_forecasts: int | None = Field(20_000, ge=1)
+    large_data_target_accept: float = Field(0.9, gt=0.5, lt=1.0)
+
+    def target_accept_for(self, n_forecasts: int) -> float:
+        """The first attempt's target acceptance for a data set of ``n_forecasts``."""
+        large = self.large_data_forecasts is not None and n_forecasts >= self.large_data_forecasts
+        return self.large_data_target_accept if large else self.target_accept
 
 
 class PublishCriteria(_Strict):

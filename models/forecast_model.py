@@ -99,6 +99,11 @@ POSTERIOR_VARS = (
 #: centred parametrisation (its data outweighs its prior).
 CENTRE_FORECASTER_AT = 50
 
+#: A group with at least this many questions has its question spread's deviation from the
+#: typical one sampled centred (its questions pin it; non-centred, a pinned deviation
+#: divided by a small population spread is a curved ridge: docs/model.md).
+CENTRE_GROUP_SPREAD_AT = 50
+
 #: Drawn after sampling, per draw and question (see ``_with_theta``).
 DRAWN_AFTER = ("theta", "contentious")
 
@@ -186,8 +191,21 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
     bare = obs_s == 0
     arrays: dict[str, np.ndarray] = {
         "question_group": question_group,
-        "forecaster_centred": (e_counts >= CENTRE_FORECASTER_AT).astype(np.float64),
+        # A lone forecaster is never centred: its deviations are off (see below).
+        "forecaster_centred": ((e_counts >= CENTRE_FORECASTER_AT) & (len(fids) > 1)).astype(
+            np.float64
+        ),
+        # With one forecaster, its deviations from the population cannot be told apart from
+        # the population's values (docs/model.md, "Parametrisation" 5): off.
+        "forecaster_effects": np.asarray(float(len(fids) > 1)),
         "group_effects": np.asarray(float(len(gids) > 1)),
+        "group_spread_centred": (
+            (len(gids) > 1)
+            & (
+                np.bincount(question_group[: len(qids)], minlength=structure.groups)
+                >= CENTRE_GROUP_SPREAD_AT
+            )
+        ).astype(np.float64),
         "obs_question": obs_q,
         "obs_forecaster": obs_e,
         "obs_logit": obs_m,
@@ -282,6 +300,8 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         y_a = pm.Data("outcome_evidence", arr["outcome_evidence"])
         forecaster_centred = pm.Data("forecaster_centred", arr["forecaster_centred"])
         group_effects = pm.Data("group_effects", arr["group_effects"])
+        forecaster_effects = pm.Data("forecaster_effects", arr["forecaster_effects"])
+        spread_centred = pm.Data("group_spread_centred", arr["group_spread_centred"])
 
         # Forecasters: population discrimination alpha_bar, relative a_e centred on 1.
         log_alpha_bar = pm.Normal(
@@ -291,21 +311,24 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         log_a_sd = pm.HalfNormal("log_a_sd", fp.log_discrimination_sd.sigma)
         # Discrimination is always non-centred: its population spread is small (forecasters
         # differ little in it), which is where a centred parametrisation funnels.
-        log_a = _partially_centred("log_a", 0.0, log_a_sd, 0.0, FORECASTER_DIM)
+        log_a = forecaster_effects * _partially_centred("log_a", 0.0, log_a_sd, 0.0, FORECASTER_DIM)
         rel_a = pt.exp(log_a)
         pm.Deterministic("alpha", alpha_bar * rel_a, dims=FORECASTER_DIM)
         beta_mu = pm.Normal("beta_mu", fp.bias_mean.mu, fp.bias_mean.sigma)
         beta_sd = pm.HalfNormal("beta_sd", fp.bias_sd.sigma)
         # Deviations from the mean bias are the free variables: a common shift of all biases
         # is then the one variable beta_mu (see forecast_level below).
-        beta = beta_mu + _partially_centred(
+        beta = beta_mu + forecaster_effects * _partially_centred(
             "beta_e", 0.0, beta_sd, forecaster_centred, FORECASTER_DIM
         )
         pm.Deterministic("beta", beta, dims=FORECASTER_DIM)
         log_sigma_mu = pm.Normal("log_sigma_mu", fp.log_noise_mean.mu, fp.log_noise_mean.sigma)
         log_sigma_sd = pm.HalfNormal("log_sigma_sd", fp.log_noise_sd.sigma)
-        log_sigma = _partially_centred(
-            "log_sigma", log_sigma_mu, log_sigma_sd, forecaster_centred, FORECASTER_DIM
+        log_sigma = log_sigma_mu + forecaster_effects * (
+            _partially_centred(
+                "log_sigma", log_sigma_mu, log_sigma_sd, forecaster_centred, FORECASTER_DIM
+            )
+            - log_sigma_mu
         )
         sigma = pm.Deterministic("sigma", pt.exp(log_sigma), dims=FORECASTER_DIM)
 
@@ -321,9 +344,13 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         # an unpooled spread fitted to three alike questions shrinks a fourth hard onto them.
         tau0_phi = pm.HalfFlat("question_sd_phi")
         log_tau_sd = pm.HalfNormal("question_sd_log_spread", qp.question_sd_log_spread.sigma)
-        tau_z = pm.Normal("question_sd_z", 0.0, 1.0, dims=GROUP_DIM)
+        # Centred for groups of many questions, which pin their spread (docs/model.md,
+        # "Parametrisation" 4); never with one group, where the deviation is off.
+        log_tau_dev = _partially_centred(
+            "question_sd_log", 0.0, log_tau_sd, spread_centred, GROUP_DIM
+        )
         tau_phi = pm.Deterministic(
-            "tau_phi", tau0_phi * pt.exp(group_effects * log_tau_sd * tau_z), dims=GROUP_DIM
+            "tau_phi", tau0_phi * pt.exp(group_effects * log_tau_dev), dims=GROUP_DIM
         )
         # Topics (docs/model.md): per group, a factor on the crowd's discrimination and a
         # shift from the crowd's level to the outcomes, theta = phi / (alpha_bar * kappa_g)
@@ -826,6 +853,14 @@ class Posterior:
         Posterior
             Tier ``"instant"``, with ``khat``; ``needs_refit()`` when k-hat > 0.7.
         """
+        upd = self._with_forecast(forecast)
+        if len(self.forecaster_ids) == 1 and forecast.forecaster_id not in self.forecaster_ids:
+            # A fit of one forecaster has no forecaster deviations (docs/model.md,
+            # "Parametrisation" 5); a second forecaster switches them on: a new model.
+            upd.khat = float("inf")
+        return upd
+
+    def _with_forecast(self, forecast: Forecast) -> Posterior:
         new_data = self.data.with_records(forecasts=(forecast,))
         label = f"forecast:{forecast.id or '?'}"
         before = [f for f in self.data.forecasts if f.question_id == forecast.question_id]
@@ -1205,9 +1240,10 @@ class ForecastModel:
         n_cores = cores or max(1, min(settings.chains, os.cpu_count() or 1))
         attempts = 0
         tune, draws = settings.tune, settings.draws
-        target_accept = settings.target_accept
+        target_accept = settings.target_accept_for(len(data.forecasts))
         fit_id = "fit-" + uuid.uuid4().hex[:12]
         centred = encoded.arrays["forecaster_centred"]
+        spread_centred = encoded.arrays["group_spread_centred"]
         retries_left = settings.retries
         while True:
             attempts += 1
@@ -1236,19 +1272,29 @@ class ForecastModel:
             diag = dataclasses.replace(diag, centred_forecasters=int(centred.sum()))
             if diag.publishable or not retry or settings.chains < 2 or retries_left == 0:
                 break  # (R-hat cannot pass with one chain, however long it runs)
-            if divergences and centred.any():
+            if divergences and (centred.any() or spread_centred.any()):
                 # Centred forecasters funnel where the population spread of bias or noise
-                # nears zero (forecasters alike), however many forecasts each has; the
-                # non-centred form is safe there. Same posterior, other coordinates (the
-                # mask is data: nothing is recompiled), so the same settings: this is not
-                # one of the retries with longer tuning.
+                # nears zero (forecasters alike), however many forecasts each has, and so do
+                # centred group spreads where groups are alike; the non-centred form is safe
+                # there. Same posterior, other coordinates (the masks are data: nothing is
+                # recompiled), so the same settings: this is not one of the retries with
+                # longer tuning.
                 log.warning(
-                    "fit %s diverged with %d centred forecasters; refitting them non-centred",
+                    "fit %s diverged with %d centred forecasters and %d centred group "
+                    "spreads; refitting them non-centred",
                     fit_id,
                     int(centred.sum()),
+                    int(spread_centred.sum()),
                 )
                 centred = np.zeros_like(centred)
-                compiled = compiled.with_data(**{**encoded.arrays, "forecaster_centred": centred})
+                spread_centred = np.zeros_like(spread_centred)
+                compiled = compiled.with_data(
+                    **{
+                        **encoded.arrays,
+                        "forecaster_centred": centred,
+                        "group_spread_centred": spread_centred,
+                    }
+                )
                 continue
             retries_left -= 1
             log.warning("fit %s not publishable (%s); retrying", fit_id, "; ".join(diag.reasons))

@@ -457,7 +457,7 @@ BROKEN = {
         "chains: 4",
         "chainz: 4",
         "priors/model.yaml: sampler.chainz: unknown field (allowed: chains, tune, draws, seed, "
-        "target_accept, retries)",
+        "target_accept, retries, large_data_forecasts, large_data_target_accept)",
     ),
     "model-bad-value": (
         M,

@@ -72,3 +72,65 @@ def test_large_groups_that_differ_keep_their_own_spreads():
     narrow, wide = np.median(draws, axis=0)
     assert wide / narrow > 3.0, (narrow, wide)
     assert 0.35 < narrow < 1.0 and 2.0 < wide < 4.5
+
+
+def test_only_large_groups_sample_their_spread_centred():
+    from models.forecast_model import CENTRE_GROUP_SPREAD_AT, ModelStructure, encode
+
+    rng = np.random.default_rng(2)
+    n = CENTRE_GROUP_SPREAD_AT
+    # Group g0 gets questions 0, 2, 4, ...: n of them; g1 gets n - 1.
+    data, _ = simulate(
+        rng, n_questions=2 * n - 1, n_forecasters=3, forecasts_per_question=2, n_groups=2
+    )
+    structure = ModelStructure.for_data(data)
+    mask = encode(data, structure).arrays["group_spread_centred"]
+    assert mask.shape == (structure.groups,)
+    sizes = {g: sum(q.group == g for q in data.questions) for g in data.group_ids}
+    expected = [float(sizes[g] >= n) for g in data.group_ids]
+    assert sorted(sizes.values()) == [n - 1, n]
+    assert list(mask[: len(expected)]) == expected and mask[len(expected) :].sum() == 0
+    # One group: its deviation is off, so it is never centred (a free centred variable
+    # with a prior alone would funnel against the population spread).
+    one, _ = simulate(rng, n_questions=2 * n, n_forecasters=3, forecasts_per_question=2, n_groups=1)
+    assert encode(one, ModelStructure.for_data(one)).arrays["group_spread_centred"].sum() == 0
+
+
+def test_a_diverging_fit_with_centred_group_spreads_is_refitted_non_centred(monkeypatch, caplog):
+    """The non-centred refit also covers the group spreads, without using up the retry."""
+    import nutpie
+
+    from models.forecast_model import CENTRE_GROUP_SPREAD_AT
+
+    rng = np.random.default_rng(4)
+    data, _ = simulate(
+        rng,
+        n_questions=2 * CENTRE_GROUP_SPREAD_AT,
+        n_forecasters=40,
+        forecasts_per_question=3,
+        n_groups=2,
+        n_resolved=60,
+    )
+    calls: list[dict] = []
+    real_sample = nutpie.sample
+
+    def first_diverges(compiled, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs)
+        trace = real_sample(compiled, **kwargs)
+        if len(calls) == 1:  # as if the first attempt had diverged once
+            stats = trace["sample_stats"].to_dataset()
+            div = np.asarray(stats["diverging"]).copy()
+            div.flat[0] = True
+            trace["sample_stats"] = stats.assign(diverging=(stats["diverging"].dims, div))
+        return trace
+
+    monkeypatch.setattr(nutpie, "sample", first_diverges)
+    small = SamplerSettings(chains=2, tune=100, draws=100, seed=0, retries=1)
+    lenient = ModelConfig(publish={"min_ess_bulk": 1, "max_rhat": 10.0})
+    with caplog.at_level("WARNING"):
+        post = ForecastModel(lenient).fit(data, sampler=small)
+    # No forecaster has 50 forecasts: only the spreads were centred, and still refitted.
+    assert post.diagnostics.centred_forecasters == 0
+    assert "2 centred group spreads" in caplog.text
+    assert post.diagnostics.attempts == 2 and post.diagnostics.publishable
+    assert [(c["tune"], c["draws"], c["target_accept"]) for c in calls] == [(100, 100, 0.95)] * 2
