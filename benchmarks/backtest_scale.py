@@ -122,7 +122,7 @@ def one_size(
         ForecastModel,
         ModelStructure,
         encode,
-        rank_diagnostics,
+        rhat_by_variable,
     )
     from models.scoring import brier
 
@@ -160,16 +160,8 @@ def one_size(
         stats = post.posterior["sample_stats"]
         # The variables with the largest R-hat (the publish checks look at the questions'
         # probabilities only; this says which other variable mixes slowest).
-        post_ds = post.posterior["posterior"].to_dataset()
-        worst = []
-        for v in post_ds.data_vars:
-            if v in ("theta", "contentious"):
-                continue
-            a = np.asarray(post_ds[v].transpose("chain", "draw", ...).to_numpy(), dtype=float)
-            r = rank_diagnostics(a.reshape(a.shape[0], a.shape[1], -1))[0]
-            if not np.isnan(r).all():
-                worst.append((round(float(np.nanmax(r)), 4), str(v)))
-        worst.sort(reverse=True)
+        rhats = rhat_by_variable(post.posterior)
+        worst = sorted(((round(r, 4), v) for v, r in rhats.items() if r == r), reverse=True)
         steps = np.asarray(stats["n_steps"])
         diag = post.diagnostics
         fits.append(

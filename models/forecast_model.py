@@ -1134,6 +1134,29 @@ def rank_diagnostics(x: np.ndarray, chunk: int = 2000) -> tuple[np.ndarray, np.n
     return rhat, ess
 
 
+def _columns(v: xr.DataArray) -> np.ndarray:
+    """A variable's draws as (chain, draw, k), whatever its other dimensions."""
+    a = np.asarray(v.transpose("chain", "draw", ...).to_numpy(), dtype=np.float64)
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def rhat_by_variable(posterior: xr.DataTree) -> dict[str, float]:
+    """The largest R-hat of each sampled variable (NaN where none can be computed).
+
+    The questions enter through their probabilities (``theta``'s R-hat would repeat them;
+    the contentious indicators are 0/1 draws given the sampled variables), so those drawn
+    after sampling are left out.
+    """
+    post = posterior["posterior"].to_dataset()
+    out = {}
+    for v in post.data_vars:
+        if v in DRAWN_AFTER:
+            continue
+        r = rank_diagnostics(_columns(post[v]))[0]
+        out[str(v)] = float(np.nanmax(r)) if not np.isnan(r).all() else float("nan")
+    return out
+
+
 def _diagnostics(
     probs: xr.DataArray,
     posterior: xr.DataTree,
@@ -1142,20 +1165,12 @@ def _diagnostics(
     seconds: float,
     attempts: int,
 ) -> Diagnostics:
-    def columns(v: xr.DataArray) -> np.ndarray:
-        a = np.asarray(v.transpose("chain", "draw", ...).to_numpy(), dtype=np.float64)
-        return a.reshape(a.shape[0], a.shape[1], -1)
-
-    rh, es = rank_diagnostics(columns(probs))
+    rh, es = rank_diagnostics(_columns(probs))
     max_rhat = float(np.nanmax(rh)) if probs.size and not np.isnan(rh).all() else float("nan")
     min_ess = float(np.nanmin(es)) if probs.size and not np.isnan(es).all() else float("nan")
     try:
-        # Every sampled variable, and the questions through their probabilities (theta's
-        # R-hat would repeat that: without evidence its ranks are the probabilities'; the
-        # contentious indicators are 0/1 draws given the sampled variables).
-        post = posterior["posterior"].to_dataset()
-        all_r = [rh] + [rank_diagnostics(columns(post[v]))[0] for v in post if v not in DRAWN_AFTER]
-        every = np.concatenate(all_r)
+        # Every sampled variable, and the questions through their probabilities.
+        every = np.array([*rh, *rhat_by_variable(posterior).values()])
         max_all = float(np.nanmax(every)) if not np.isnan(every).all() else float("nan")
     except Exception:  # pragma: no cover - informative only
         max_all = float("nan")

@@ -83,6 +83,31 @@ def test_rank_diagnostics_equal_arviz_stats(chains, draws, phi):
     np.testing.assert_allclose(got_e, want_e, rtol=1e-12, equal_nan=True)
 
 
+def test_rhat_by_variable_names_the_slow_ones_and_leaves_out_drawn_after():
+    import xarray as xr
+
+    from models.forecast_model import rhat_by_variable
+
+    rng = np.random.default_rng(0)
+    mixed = rng.standard_normal((4, 300, 3))
+    stuck = rng.standard_normal((4, 300, 2)) + np.arange(4)[:, None, None]  # chains disagree
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset(
+                {
+                    "a": (("chain", "draw", "f"), mixed),
+                    "b": (("chain", "draw", "g"), stuck),
+                    "theta": (("chain", "draw", "g"), stuck),  # drawn after sampling
+                }
+            )
+        }
+    )
+    got = rhat_by_variable(tree)
+    assert set(got) == {"a", "b"}
+    assert got["a"] == pytest.approx(np.nanmax(rank_diagnostics(mixed)[0]))
+    assert got["a"] < 1.01 and got["b"] > 1.5
+
+
 def test_bad_records_are_refused():
     q = (Question("a"),)
     with pytest.raises(DataError, match="unknown question 'b'"):
