@@ -40,8 +40,9 @@ def shaped_data(n_forecasts: int, seed: int = 0, per_question: float | None = No
 
     ``0.3 * n_forecasts`` questions in 5 groups, each with 3 or 4 forecasts (10 for every 3
     questions; ``per_question`` forecasts a question instead, when given: the dense shape of
-    a survey such as GJP's, hundreds of forecasters on every question), from ``min(2000, n_forecasts // 25)`` forecasters with parameters in the
-    range seen on real data (``realistic_forecasters``). How often a forecaster appears is
+    a survey such as GJP's, hundreds of forecasters on every question), from
+    ``min(2000, n_forecasts // 25)`` forecasters with parameters in the range seen on real
+    data (``realistic_forecasters``). How often a forecaster appears is
     heavy-tailed (log-normal activity, sd 1.5), as in the GJP data: about a quarter of
     them have 3 forecasts or fewer, a few have hundreds; each has at least one. A
     forecaster forecasts a question at most once. Forecasts and outcomes are drawn from the model.
@@ -130,6 +131,8 @@ def one_size(
     n_q = len(data.questions)
     outcome = {r.question_id: r.outcome for r in data.resolutions}
     config = ModelConfig()
+    if "target_accept" in overrides:  # the given target, at every size
+        overrides = {**overrides, "large_data_forecasts": None}
     sampler = SamplerSettings(**{**config.sampler.model_dump(), **overrides})
     model = ForecastModel(config)
     fits = []
@@ -230,8 +233,6 @@ def main() -> None:
         )
         if v is not None
     }
-    if args.target_accept is not None:
-        overrides["large_data_forecasts"] = None  # the given target, at every size
     if args.one:
         print(json.dumps(one_size(args.one, args.folds, args.seed, overrides, args.per_question)))
         return
@@ -242,8 +243,7 @@ def main() -> None:
         if args.per_question is not None:
             cmd += ["--per-question", str(args.per_question)]
         for k, v in overrides.items():
-            if k != "large_data_forecasts":  # follows from --target-accept in the child too
-                cmd += [f"--{k.replace('_', '-')}", str(v)]
+            cmd += [f"--{k.replace('_', '-')}", str(v)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
         r = rows[-1]

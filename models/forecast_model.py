@@ -189,18 +189,19 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
     # Centre the elements the data pin down well (docs/model.md, "Parametrisation").
     e_counts = np.bincount(obs_e, minlength=structure.forecasters)
     bare = obs_s == 0
+    several_forecasters, several_groups = len(fids) > 1, len(gids) > 1
     arrays: dict[str, np.ndarray] = {
         "question_group": question_group,
         # A lone forecaster is never centred: its deviations are off (see below).
-        "forecaster_centred": ((e_counts >= CENTRE_FORECASTER_AT) & (len(fids) > 1)).astype(
+        "forecaster_centred": ((e_counts >= CENTRE_FORECASTER_AT) & several_forecasters).astype(
             np.float64
         ),
         # With one forecaster, its deviations from the population cannot be told apart from
         # the population's values (docs/model.md, "Parametrisation" 5): off.
-        "forecaster_effects": np.asarray(float(len(fids) > 1)),
-        "group_effects": np.asarray(float(len(gids) > 1)),
+        "forecaster_effects": np.asarray(float(several_forecasters)),
+        "group_effects": np.asarray(float(several_groups)),
         "group_spread_centred": (
-            (len(gids) > 1)
+            several_groups
             & (
                 np.bincount(question_group[: len(qids)], minlength=structure.groups)
                 >= CENTRE_GROUP_SPREAD_AT
