@@ -1296,9 +1296,10 @@ class ForecastModel:
                 # recompiled), so the same settings: this is not one of the retries with
                 # longer tuning.
                 log.warning(
-                    "fit %s diverged with %d centred forecasters and %d centred group "
-                    "spreads; refitting them non-centred",
+                    "fit %s diverged (%d divergent transitions) with %d centred forecasters "
+                    "and %d centred group spreads; refitting them non-centred",
                     fit_id,
+                    divergences,
                     int(centred.sum()),
                     int(spread_centred.sum()),
                 )
