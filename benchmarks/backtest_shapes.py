@@ -85,6 +85,7 @@ def run(name: str, path: Path, k: int, seed: int) -> dict:
         "model_better_share": against.differences["brier"].share_a_better,
         "publishable_folds": sum(f.publishable for f in model.fits),
         "divergences": sum(f.divergences for f in model.fits),
+        "attempts": [f.attempts for f in model.fits],
         "seconds": round(seconds, 1),
     }
 
@@ -109,7 +110,8 @@ def main() -> None:
                 f"(lowest rule ECE {r['lowest_rule_ece']:.4f}) | ratio Brier "
                 f"{r['brier_ratio']:.3f} log {r['log_ratio']:.3f}, 90% [{r['brier_interval'][0]:+.4f}, "
                 f"{r['brier_interval'][1]:+.4f}], better in {100 * r['model_better_share']:.0f}% | "
-                f"publishable {r['publishable_folds']}/5, div {r['divergences']} | {r['seconds']} s",
+                f"publishable {r['publishable_folds']}/5, div {r['divergences']}, "
+                f"attempts {r['attempts']} | {r['seconds']} s",
                 flush=True,
             )
     print(json.dumps(rows))
