@@ -191,6 +191,10 @@ def one_size(
                 "load_after": [round(x, 2) for x in os.getloadavg()],
             }
         )
+        # A 5-fold run at 50k takes hours: what each fold measured is kept as it finishes.
+        print(
+            json.dumps({"forecasts": len(data.forecasts), **fits[-1]}), file=sys.stderr, flush=True
+        )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "forecasts": len(data.forecasts),
@@ -244,7 +248,8 @@ def main() -> None:
             cmd += ["--per-question", str(args.per_question)]
         for k, v in overrides.items():
             cmd += [f"--{k.replace('_', '-')}", str(v)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        # The child's stderr passes through: its progress, one line per finished fold.
+        out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
         r = rows[-1]
         print(
