@@ -352,8 +352,8 @@ def test_no_double_counting_of_evidence():
     # sd / sqrt(ESS) = 0.24 / sqrt(ESS). At the default 4 x 1000 draws (ESS ~4,000) that is
     # 0.004 each, and their difference, whose expectation is +0.003 (the re-forecast also
     # narrows the uncertain weight of the evidence), crossed 0.01 on one seed. At 4 x 8000
-    # (ESS ~17,000) the difference's error is 0.0026: 0.01 is three of them above it, and a
-    # model that reads the echo as news moves by 0.05.
+    # (ESS ~17,000) the difference's error is 0.0026: 0.01 is 2.7 of them above the
+    # expected +0.003, and a model that reads the echo as news moves by 0.05.
     full_sampler = SamplerSettings(chains=4, tune=1000, draws=8000, seed=0)
     cfg = ModelConfig()
     rel = "official-statement"
