@@ -97,6 +97,15 @@ def shaped_data(n_forecasts: int, seed: int = 0, per_question: float | None = No
     return data, time.perf_counter() - t0
 
 
+def _rss_mib() -> float:
+    """The process's resident memory now, in MiB (Linux; 0 where /proc is missing)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def fold_data(data, k: int, seed: int = 0):
     """Fold ``k`` of 5: every question and forecast, outcomes of the other four folds.
 
@@ -117,6 +126,7 @@ def one_size(
     import numpy as np
     from scipy.special import expit
 
+    from models._internal.memory import release_free_memory
     from models.config import ModelConfig, SamplerSettings
     from models.forecast_model import (
         COMPILED,
@@ -133,6 +143,8 @@ def one_size(
     config = ModelConfig()
     if "target_accept" in overrides:  # the given target, at every size
         overrides = {**overrides, "large_data_forecasts": None}
+    # A --tune or --draws given holds at every size too.
+    overrides.update({f"large_data_{k}": overrides[k] for k in ("tune", "draws") if k in overrides})
     sampler = SamplerSettings(**{**config.sampler.model_dump(), **overrides})
     model = ForecastModel(config)
     fits = []
@@ -191,6 +203,12 @@ def one_size(
                 "load_after": [round(x, 2) for x in os.getloadavg()],
             }
         )
+        # The next fold's fit must not run beside this one's posterior (at 50k, a posterior
+        # of this shape holds about a gigabyte): drop it and hand the memory back, then say
+        # what the process holds between folds.
+        del post, stats, rhats
+        release_free_memory()
+        fits[-1]["rss_mib_after_fold"] = round(_rss_mib())
         # A 5-fold run at 50k takes hours: what each fold measured is kept as it finishes.
         print(
             json.dumps({"forecasts": len(data.forecasts), **fits[-1]}), file=sys.stderr, flush=True
@@ -267,7 +285,8 @@ def main() -> None:
                 f"R-hat={f['max_rhat']} (all {f['max_rhat_all']}: "
                 f"{f['largest_rhat_variables']}) ESS={f['min_ess_bulk']} | "
                 f"Brier model {f['brier_model']} vs mean log-odds {f['brier_mean_logodds']} | "
-                f"load {f['load_before'][0]} -> {f['load_after'][0]}",
+                f"load {f['load_before'][0]} -> {f['load_after'][0]} | "
+                f"resident after the fold {f['rss_mib_after_fold']} MiB",
                 flush=True,
             )
     if len(rows) > 1:

@@ -123,17 +123,27 @@ class SamplerSettings(_Strict):
     #: if R-hat or ESS failed (slow mixing, which more tuning does not cure).
     retries: int = Field(1, ge=0, le=3)
     #: Data sets with at least this many forecasts are sampled at
-    #: ``large_data_target_accept`` instead of ``target_accept`` (``None``: never). Large
-    #: posteriors are well determined and do not diverge at the longer steps, which halve
-    #: the leapfrog steps a draw (a 50,000-forecast fold: 63 -> 31); small ones (a catalog
-    #: without outcomes) do diverge more there (docs/performance.md).
+    #: ``large_data_target_accept`` instead of ``target_accept``, with ``large_data_tune``
+    #: tuning and ``large_data_draws`` kept draws a chain (``None``: never). Large posteriors
+    #: are well determined: they do not diverge at the longer steps, which halve the leapfrog
+    #: steps a draw (a 50,000-forecast fold: 63 -> 31), and their draws are nearly
+    #: independent (bulk ESS about 0.7 a draw), so half the draws pass the publish checks
+    #: with room to spare; small ones (a catalog without outcomes) do diverge more at the
+    #: longer steps (docs/performance.md). A retry doubles these, as it doubles the others.
     large_data_forecasts: int | None = Field(20_000, ge=1)
     large_data_target_accept: float = Field(0.9, gt=0.5, lt=1.0)
+    large_data_tune: int = Field(500, ge=50)
+    large_data_draws: int = Field(500, ge=50)
 
-    def target_accept_for(self, n_forecasts: int) -> float:
-        """The first attempt's target acceptance for a data set of ``n_forecasts``."""
-        large = self.large_data_forecasts is not None and n_forecasts >= self.large_data_forecasts
-        return self.large_data_target_accept if large else self.target_accept
+    def is_large(self, n_forecasts: int) -> bool:
+        """Whether a data set of ``n_forecasts`` takes the large-data settings."""
+        return self.large_data_forecasts is not None and n_forecasts >= self.large_data_forecasts
+
+    def first_attempt(self, n_forecasts: int) -> tuple[int, int, float]:
+        """The first attempt's ``(tune, draws, target_accept)`` for ``n_forecasts``."""
+        if self.is_large(n_forecasts):
+            return self.large_data_tune, self.large_data_draws, self.large_data_target_accept
+        return self.tune, self.draws, self.target_accept
 
 
 class PublishCriteria(_Strict):

@@ -1255,8 +1255,7 @@ class ForecastModel:
         compiled = COMPILED.get(structure, self.config, encoded)
         n_cores = cores or max(1, min(settings.chains, os.cpu_count() or 1))
         attempts = 0
-        tune, draws = settings.tune, settings.draws
-        target_accept = settings.target_accept_for(len(data.forecasts))
+        tune, draws, target_accept = settings.first_attempt(len(data.forecasts))
         fit_id = "fit-" + uuid.uuid4().hex[:12]
         centred = encoded.arrays["forecaster_centred"]
         spread_centred = encoded.arrays["group_spread_centred"]

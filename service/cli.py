@@ -286,10 +286,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             if v is not None
         }
         try:
-            sampler = SamplerSettings(**{**config.sampler.model_dump(), **overrides})
+            # A --tune or --draws given holds at every size, the large data sets' included.
+            sampler = SamplerSettings(
+                **{
+                    **config.sampler.model_dump(),
+                    **overrides,
+                    **{f"large_data_{k}": v for k, v in overrides.items() if k != "chains"},
+                }
+            )
         except ValidationError as exc:
             err = exc.errors()[0]
-            where = ".".join(str(x) for x in err["loc"])
+            where = ".".join(str(x) for x in err["loc"]).removeprefix("large_data_")
             option = f"--{where}" if where in overrides else f"sampler.{where}"
             raise DataError(f"bad sampler setting {option}: {err['msg']}") from None
         model: ModelMethod | None = None
@@ -401,9 +408,19 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             ]
             print(f"  {c.against:<20} " + " ".join(f"{cell:>28}" for cell in cells))
     if fits:
-        print(
-            f"\nmodel fits (chains {sampler.chains}, tune {sampler.tune}, draws {sampler.draws}):"
-        )
+        large = [f for f in fits if sampler.is_large(f["forecasts"])]
+        if large:  # those folds' first attempts took the large-data settings
+            settings = (
+                f"chains {sampler.chains}, tune {sampler.large_data_tune}, draws "
+                f"{sampler.large_data_draws}, target acceptance "
+                f"{sampler.large_data_target_accept}: the settings of {sampler.large_data_forecasts:,}"
+                " forecasts or more"
+            )
+            if len(large) < len(fits):
+                settings += f" (folds {', '.join(str(f['fold'] + 1) for f in large)})"
+        else:
+            settings = f"chains {sampler.chains}, tune {sampler.tune}, draws {sampler.draws}"
+        print(f"\nmodel fits ({settings}):")
         print(
             f"  {'fold':>4} {'train':>6} {'held':>5} {'R-hat':>6} {'ESS':>6} {'div':>4}"
             f" {'tries':>5} {'seconds':>8}  publishable"

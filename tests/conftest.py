@@ -29,3 +29,20 @@ def shared_data() -> Path:
             pytrace=False,
         )
     return folder
+
+
+@pytest.fixture
+def sampled_settings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, float]]:
+    """Records ``(tune, draws, target_accept)`` of every ``nutpie.sample`` call, which still
+    samples."""
+    import nutpie
+
+    calls: list[tuple[int, int, float]] = []
+    real_sample = nutpie.sample
+
+    def recording_sample(compiled, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((kwargs["tune"], kwargs["draws"], kwargs["target_accept"]))
+        return real_sample(compiled, **kwargs)
+
+    monkeypatch.setattr(nutpie, "sample", recording_sample)
+    return calls

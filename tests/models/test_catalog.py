@@ -457,7 +457,8 @@ BROKEN = {
         "chains: 4",
         "chainz: 4",
         "priors/model.yaml: sampler.chainz: unknown field (allowed: chains, tune, draws, seed, "
-        "target_accept, retries, large_data_forecasts, large_data_target_accept)",
+        "target_accept, retries, large_data_forecasts, large_data_target_accept, "
+        "large_data_tune, large_data_draws)",
     ),
     "model-bad-value": (
         M,

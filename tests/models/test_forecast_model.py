@@ -172,33 +172,33 @@ def test_a_retry_for_too_few_effective_draws_doubles_the_draws():
     assert once.diagnostics.attempts == 1 and once.n_samples == 2 * 100
 
 
-def test_large_data_sets_are_sampled_at_their_own_target_acceptance(monkeypatch):
-    """From ``large_data_forecasts`` forecasts on, the first attempt takes longer steps."""
-    import nutpie
-
+def test_large_data_sets_are_sampled_at_their_own_settings(sampled_settings):
+    """From ``large_data_forecasts`` forecasts on, the first attempt takes longer steps and
+    its own tuning and draws; a retry doubles those."""
     rng = np.random.default_rng(4)
     data, _ = simulate(rng, n_questions=12, n_forecasters=5, forecasts_per_question=4)
     n = len(data.forecasts)
-    calls: list[float] = []
-    real_sample = nutpie.sample
-
-    def recording_sample(compiled, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(kwargs["target_accept"])
-        return real_sample(compiled, **kwargs)
-
-    monkeypatch.setattr(nutpie, "sample", recording_sample)
-    small = SamplerSettings(chains=2, tune=100, draws=100, seed=0, retries=0)
+    calls = sampled_settings
+    small = SamplerSettings(
+        chains=2, tune=100, draws=100, seed=0, retries=0, large_data_tune=60, large_data_draws=80
+    )
     lenient = ModelConfig(publish={"min_ess_bulk": 1, "max_rhat": 10.0, "max_divergences": 10_000})
-    for threshold, expected in ((n + 1, 0.95), (n, 0.9), (None, 0.95)):
+    for threshold, expected in (
+        (n + 1, (100, 100, 0.95)),
+        (n, (60, 80, 0.9)),
+        (None, (100, 100, 0.95)),
+    ):
         settings = small.model_copy(update={"large_data_forecasts": threshold})
-        ForecastModel(lenient).fit(data, sampler=settings)
+        post = ForecastModel(lenient).fit(data, sampler=settings)
         assert calls[-1] == expected, (threshold, calls)
-    # A retry still takes the small steps of 0.99, whatever the first attempt's target.
+        assert post.n_samples == 2 * expected[1]
+    # A retry takes the small steps of 0.99, whatever the first attempt's target, and twice
+    # the first attempt's tuning and (as ESS failed) draws.
     strict = ModelConfig(publish={"min_ess_bulk": 10_000, "max_divergences": 10_000})
     calls.clear()
     settings = small.model_copy(update={"large_data_forecasts": n, "retries": 1})
     ForecastModel(strict).fit(data, sampler=settings)
-    assert calls == [0.9, 0.99]
+    assert calls == [(60, 80, 0.9), (120, 160, 0.99)]
 
 
 def test_outcomes_and_forecasts_move_the_posterior_the_right_way(quick_sampler):

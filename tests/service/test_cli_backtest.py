@@ -306,3 +306,35 @@ def test_heldout_outcomes_never_reach_the_model(simulated_csv: Path) -> None:
     assert len(method.fits) == 1
     assert method.fits[0].heldout_questions == 10
     assert method.fits[0].train_questions == 50
+
+
+def test_large_data_settings_hold_unless_tune_or_draws_are_given(
+    simulated_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sampled_settings: list[tuple[int, int, float]],
+) -> None:
+    """A fold at or above ``large_data_forecasts`` samples with the large-data tuning, draws
+    and target; a --tune or --draws on the command line holds at every size."""
+    model_yaml = (Path(__file__).parents[2] / "priors" / "model.yaml").read_text()
+    for old, new in (
+        ("large_data_forecasts: 20000", "large_data_forecasts: 1"),
+        ("large_data_tune: 500", "large_data_tune: 60"),
+        ("large_data_draws: 500", "large_data_draws: 70"),
+        ("retries: 1", "retries: 0"),
+    ):
+        assert old in model_yaml, old
+        model_yaml = model_yaml.replace(old, new)
+    config = tmp_path / "model.yaml"
+    config.write_text(model_yaml)
+    calls = sampled_settings
+    args = ["backtest", str(simulated_csv), "--folds", "2", "--methods", "mean", "model"]
+    args += ["--model-config", str(config), "--chains", "2"]
+    assert main(args) == 0
+    assert calls == [(60, 70, 0.9)] * 2
+    out = capsys.readouterr().out
+    assert "tune 60, draws 70, target acceptance 0.9: the settings of 1 forecasts or more" in out
+    calls.clear()
+    assert main([*args, "--tune", "80", "--draws", "90"]) == 0
+    assert calls == [(80, 90, 0.9)] * 2
+    assert "tune 80, draws 90, target acceptance 0.9" in capsys.readouterr().out
