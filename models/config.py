@@ -124,12 +124,13 @@ class SamplerSettings(_Strict):
     retries: int = Field(1, ge=0, le=3)
     #: Data sets with at least this many forecasts are sampled at
     #: ``large_data_target_accept`` instead of ``target_accept``, with ``large_data_tune``
-    #: tuning and ``large_data_draws`` kept draws a chain (``None``: never). Large posteriors
-    #: are well determined: they do not diverge at the longer steps, which halve the leapfrog
-    #: steps a draw (a 50,000-forecast fold: 63 -> 31), and their draws are nearly
-    #: independent (bulk ESS about 0.7 a draw), so half the draws pass the publish checks
-    #: with room to spare; small ones (a catalog without outcomes) do diverge more at the
-    #: longer steps (docs/performance.md). A retry doubles these, as it doubles the others.
+    #: tuning and ``large_data_draws`` kept draws a chain (``large_data_forecasts: null``:
+    #: never). Large posteriors are well determined: they do not diverge at the longer
+    #: steps, which halve the leapfrog steps a draw (a 50,000-forecast fold: 63 -> 31), and
+    #: their draws are nearly independent (bulk ESS about 0.7 a draw), so half the draws
+    #: pass the publish checks with room to spare; small ones (a catalog without outcomes)
+    #: do diverge more at the longer steps (docs/performance.md). A retry doubles these, as
+    #: it doubles the others.
     large_data_forecasts: int | None = Field(20_000, ge=1)
     large_data_target_accept: float = Field(0.9, gt=0.5, lt=1.0)
     large_data_tune: int = Field(500, ge=50)
