@@ -97,15 +97,6 @@ def shaped_data(n_forecasts: int, seed: int = 0, per_question: float | None = No
     return data, time.perf_counter() - t0
 
 
-def _rss_mib() -> float:
-    """The process's resident memory now, in MiB (Linux; 0 where /proc is missing)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def fold_data(data, k: int, seed: int = 0):
     """Fold ``k`` of 5: every question and forecast, outcomes of the other four folds.
 
@@ -126,8 +117,8 @@ def one_size(
     import numpy as np
     from scipy.special import expit
 
-    from models._internal.memory import release_free_memory
-    from models.config import ModelConfig, SamplerSettings
+    from models._internal.memory import release_free_memory, resident_mib
+    from models.config import ModelConfig
     from models.forecast_model import (
         COMPILED,
         ForecastModel,
@@ -143,9 +134,7 @@ def one_size(
     config = ModelConfig()
     if "target_accept" in overrides:  # the given target, at every size
         overrides = {**overrides, "large_data_forecasts": None}
-    # A --tune or --draws given holds at every size too.
-    overrides.update({f"large_data_{k}": overrides[k] for k in ("tune", "draws") if k in overrides})
-    sampler = SamplerSettings(**{**config.sampler.model_dump(), **overrides})
+    sampler = config.sampler.with_given(**overrides)
     model = ForecastModel(config)
     fits = []
     for k in range(folds):
@@ -208,7 +197,7 @@ def one_size(
         # what the process holds between folds.
         del post, stats, rhats
         release_free_memory()
-        fits[-1]["rss_mib_after_fold"] = round(_rss_mib())
+        fits[-1]["rss_mib_after_fold"] = round(resident_mib())
         # A 5-fold run at 50k takes hours: what each fold measured is kept as it finishes.
         print(
             json.dumps({"forecasts": len(data.forecasts), **fits[-1]}), file=sys.stderr, flush=True

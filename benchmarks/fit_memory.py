@@ -27,11 +27,6 @@ os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={ROOT / 'var' / 'cache
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "forecastbench-supers-2024-07-21.csv"
 
 
-def rss_mib() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def one_variant(path: Path, fits: int, draws: int, trim: bool) -> list[float]:
     from models._internal import memory
     from models.config import SamplerSettings
@@ -46,7 +41,7 @@ def one_variant(path: Path, fits: int, draws: int, trim: bool) -> list[float]:
         post = model.fit(data, sampler=SamplerSettings(seed=i, draws=draws, tune=draws))
         del post
         gc.collect()
-        sizes.append(round(rss_mib(), 1))
+        sizes.append(round(memory.resident_mib(), 1))
     return sizes
 
 

@@ -136,6 +136,12 @@ class SamplerSettings(_Strict):
     large_data_tune: int = Field(500, ge=50)
     large_data_draws: int = Field(500, ge=50)
 
+    def with_given(self, **given: Any) -> SamplerSettings:
+        """These settings with options a user gave (``tune=2000``, ...), validated. A given
+        ``tune`` or ``draws`` holds at every size, the large data sets' included."""
+        large = {f"large_data_{k}": given[k] for k in ("tune", "draws") if k in given}
+        return SamplerSettings(**{**self.model_dump(), **given, **large})
+
     def is_large(self, n_forecasts: int) -> bool:
         """Whether a data set of ``n_forecasts`` takes the large-data settings."""
         return self.large_data_forecasts is not None and n_forecasts >= self.large_data_forecasts

@@ -240,7 +240,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         run_reference_backtest,
     )
     from models.catalog import load_model_config
-    from models.config import ModelConfig, SamplerSettings
+    from models.config import ModelConfig
     from models.exceptions import DataError, HelsinkiModelError
     from models.history import read_forecasts_csv
 
@@ -286,14 +286,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             if v is not None
         }
         try:
-            # A --tune or --draws given holds at every size, the large data sets' included.
-            sampler = SamplerSettings(
-                **{
-                    **config.sampler.model_dump(),
-                    **overrides,
-                    **{f"large_data_{k}": v for k, v in overrides.items() if k != "chains"},
-                }
-            )
+            sampler = config.sampler.with_given(**overrides)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(x) for x in err["loc"]).removeprefix("large_data_")

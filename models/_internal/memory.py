@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 from functools import cache
 
@@ -36,3 +37,13 @@ def release_free_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+def resident_mib() -> float:
+    """The process's resident memory now, in MiB (Linux; 0.0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
