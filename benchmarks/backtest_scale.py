@@ -132,8 +132,6 @@ def one_size(
     n_q = len(data.questions)
     outcome = {r.question_id: r.outcome for r in data.resolutions}
     config = ModelConfig()
-    if "target_accept" in overrides:  # the given target, at every size
-        overrides = {**overrides, "large_data_forecasts": None}
     sampler = config.sampler.with_given(**overrides)
     model = ForecastModel(config)
     fits = []

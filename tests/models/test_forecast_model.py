@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from scipy.special import expit
 
 from models.config import ModelConfig, SamplerSettings
@@ -199,6 +200,22 @@ def test_large_data_sets_are_sampled_at_their_own_settings(sampled_settings):
     settings = small.model_copy(update={"large_data_forecasts": n, "retries": 1})
     ForecastModel(strict).fit(data, sampler=settings)
     assert calls == [(60, 80, 0.9), (120, 160, 0.99)]
+
+
+def test_given_sampler_options_hold_at_every_size():
+    """A user's tune, draws or target acceptance holds for large data sets too; the
+    large-data settings not given stay, and so does the threshold."""
+    base = SamplerSettings(large_data_forecasts=1000)
+    assert base.first_attempt(999) == (1000, 1000, 0.95)
+    assert base.first_attempt(1000) == (500, 500, 0.9)
+    only_target = base.with_given(target_accept=0.8)
+    assert only_target.first_attempt(999) == (1000, 1000, 0.8)
+    assert only_target.first_attempt(1000) == (500, 500, 0.8)
+    only_draws = base.with_given(draws=300, chains=2)
+    assert only_draws.first_attempt(1000) == (500, 300, 0.9)
+    assert (only_draws.chains, only_draws.large_data_forecasts) == (2, 1000)
+    with pytest.raises(ValidationError, match="large_data_target_accept"):
+        base.with_given(target_accept=1.5)
 
 
 def test_outcomes_and_forecasts_move_the_posterior_the_right_way(quick_sampler):
