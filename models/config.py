@@ -112,10 +112,6 @@ class EvidencePriors(_Strict):
         return self
 
 
-#: Sampler options that, given by a user, hold at every size (``SamplerSettings.with_given``).
-LARGE_DATA_GIVEN = ("tune", "draws", "target_accept")
-
-
 class SamplerSettings(_Strict):
     chains: int = Field(4, ge=1, le=16)
     tune: int = Field(1000, ge=50)
@@ -144,7 +140,9 @@ class SamplerSettings(_Strict):
         """These settings with options a user gave (``tune=2000``, ...), validated. A given
         ``tune``, ``draws`` or ``target_accept`` holds at every size, the large data sets'
         included; the large-data settings the user did not give stay."""
-        large = {f"large_data_{k}": given[k] for k in LARGE_DATA_GIVEN if k in given}
+        large = {
+            f"large_data_{k}": given[k] for k in ("tune", "draws", "target_accept") if k in given
+        }
         return SamplerSettings(**{**self.model_dump(), **given, **large})
 
     def is_large(self, n_forecasts: int) -> bool:
