@@ -170,3 +170,20 @@ def test_concurrent_workers_never_claim_one_job_twice(prepared):
     with sessions() as session:
         running = session.scalars(select(FitJobRow).where(FitJobRow.status == "running")).all()
         assert sorted(j.id for j in running) == sorted(claimed)
+
+
+def test_the_worker_caps_malloc_arenas_before_it_starts(prepared, monkeypatch, caplog):
+    # Capped first, before the loop's threads: glibc fixes its limit once there are many.
+    import threading
+
+    import service.jobs.worker as worker
+
+    events: list[str] = []
+    monkeypatch.setattr(worker, "limit_arenas", lambda: events.append("cap") or 2)
+    monkeypatch.setattr(worker, "make_engine", lambda s: events.append("engine") or make_engine(s))
+    stop = threading.Event()
+    stop.set()
+    with caplog.at_level("INFO", logger="service.jobs.worker"):
+        worker.run_worker(prepared, stop)
+    assert events == ["cap", "engine"]
+    assert "(malloc arenas: 2)" in caplog.text
