@@ -45,7 +45,7 @@ from models._internal.marginal import (
     phi_posterior,
     sample_phi,
 )
-from models._internal.memory import limit_arenas, release_free_memory
+from models._internal.memory import release_free_memory
 from models.config import ModelConfig, SamplerSettings
 from models.constants import (
     FORECASTER_DIM,
@@ -1249,7 +1249,6 @@ class ForecastModel:
 
         if not data.questions:
             raise DataError("nothing to fit: no questions")
-        limit_arenas()  # before the sampler's threads; a no-op after the first call
         settings = sampler or self.config.sampler
         structure = ModelStructure.for_data(data)
         encoded = encode(data, structure)

@@ -644,10 +644,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from models._internal.memory import limit_arenas
-
-    # Before uvicorn, the worker or the sampler start threads (docs/operations.md, "Memory").
-    limit_arenas()
     _configure_caches()
     args = build_parser().parse_args(argv)
     return int(args.func(args))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from models._internal.memory import release_free_memory
 from models.artifacts import load
 from models.forecast_model import Posterior, QuestionForecast
 from service.domain.inputs import evidence_of, forecast_of
@@ -119,7 +120,10 @@ class LiveForecasts:
             session.commit()
             self.base, self.current = base, current
             log.info("loaded published fit %s", base.fit_id)
-            return True
+        # The posteriors replaced are trees of objects pointing at each other: collected
+        # and handed back now, not at the garbage collector's next full pass.
+        release_free_memory()
+        return True
 
     def _load_artifact(self, row: FitRow) -> Posterior:
         assert row.artifact_path is not None

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from models._internal.memory import limit_arenas
 from models.artifacts import save
 from models.catalog import load_model_config
 from models.config import ModelConfig, SamplerSettings
@@ -188,14 +187,13 @@ def work_once(
 
 def run_worker(settings: Settings, stop: StopSignal) -> None:
     """Loop until ``stop`` is set: claim a job, fit, publish; sleep when the queue is empty."""
-    arenas = limit_arenas()  # first, before this process has threads (docs/operations.md)
     for noisy in ("pytensor", "arviz_base", "arviz_stats", "arviz_plots"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     engine = make_engine(settings)
     session_factory = make_session_factory(engine)
     worker_id = worker_identity()
     config = model_config_for(settings)
-    log.info("fit worker %s started (malloc arenas: %s)", worker_id, arenas or "glibc's default")
+    log.info("fit worker %s started", worker_id)
     try:
         while not stop.is_set():
             try:

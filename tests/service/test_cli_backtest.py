@@ -338,15 +338,3 @@ def test_large_data_settings_hold_unless_tune_or_draws_are_given(
     assert main([*args, "--tune", "80", "--draws", "90"]) == 0
     assert calls == [(80, 90, 0.9)] * 2
     assert "tune 80, draws 90, target acceptance 0.9" in capsys.readouterr().out
-
-
-def test_the_cli_caps_malloc_arenas_before_it_runs_a_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from models._internal import memory
-
-    calls: list[int | None] = []
-    monkeypatch.setattr(memory, "limit_arenas", lambda arenas=None: calls.append(arenas) or 2)
-    # A command that fails at once (no such file) still starts with the cap.
-    assert main(["backtest", str(tmp_path / "missing.csv"), "--methods", "mean"]) == 2
-    assert calls == [None]

@@ -172,18 +172,24 @@ def test_concurrent_workers_never_claim_one_job_twice(prepared):
         assert sorted(j.id for j in running) == sorted(claimed)
 
 
-def test_the_worker_caps_malloc_arenas_before_it_starts(prepared, monkeypatch, caplog):
-    # Capped first, before the loop's threads: glibc fixes its limit once there are many.
-    import threading
+def test_the_api_frees_the_fit_it_replaces_at_once(published, published_artifact):
+    # A posterior is a tree of objects that point at each other: without the collection
+    # that follows a swap, the replaced fit would stay in memory until the garbage
+    # collector's next full pass (rare in a process with a model compiled).
+    import gc
+    import weakref
 
-    import service.jobs.worker as worker
+    from service.live import LiveForecasts
+    from tests.service.conftest import publish_artifact
 
-    events: list[str] = []
-    monkeypatch.setattr(worker, "limit_arenas", lambda: events.append("cap") or 2)
-    monkeypatch.setattr(worker, "make_engine", lambda s: events.append("engine") or make_engine(s))
-    stop = threading.Event()
-    stop.set()
-    with caplog.at_level("INFO", logger="service.jobs.worker"):
-        worker.run_worker(prepared, stop)
-    assert events == ["cap", "engine"]
-    assert "(malloc arenas: 2)" in caplog.text
+    live = LiveForecasts(published, _sessions(published))
+    assert live.refresh() and live.fit_id == "fit-fixture"
+    old = weakref.ref(live.base.posterior)  # the DataTree: the cycle
+    # The same artifact published again under another id: loaded anew, as a newer fit is.
+    publish_artifact(published, published_artifact, fit_id="fit-newer")
+    gc.disable()
+    try:
+        assert live.refresh()
+        assert old() is None
+    finally:
+        gc.enable()
