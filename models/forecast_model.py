@@ -1322,7 +1322,7 @@ class ForecastModel:
                 # hundreds of forecasters seen once) need more draws, not only more tuning.
                 draws *= 2
         del trace
-        release_free_memory()
+        release_free_memory(collect=False)  # the sampler's buffers; the next fit collects
         created = datetime.now(UTC)
         posterior.attrs.update(
             {

@@ -40,15 +40,19 @@ def _malloc_trim():  # type: ignore[no-untyped-def]
         return None
 
 
-def release_free_memory() -> bool:
+def release_free_memory(collect: bool = True) -> bool:
     """Free unreachable cycles, then hand freed heap memory back to the OS where the C
     library can; True if trimming was asked of it.
 
-    The collection comes first: what it frees is what trimming can hand back.
+    The collection comes first: what it frees is what trimming can hand back. It is a full
+    pass over every object the process tracks (0.6 s with a model compiled, measured on
+    forecastbench with other work beside it), so a fit makes one before it samples and
+    none after (``collect=False``): the next fit's pass frees what this one left.
     """
     if not ENABLED:
         return False
-    gc.collect()
+    if collect:
+        gc.collect()
     trim = _malloc_trim()
     if trim is None:
         return False
