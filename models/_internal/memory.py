@@ -6,9 +6,10 @@ fold at 50,000 forecasts), and its posterior is a tree of objects that point at 
 many folds) from growing by about one posterior per fit although it keeps nothing alive:
 
 - ``gc.collect()``: dropping a posterior's last reference frees nothing until Python's
-  cyclic garbage collector runs, and in a process with a model compiled (millions of
-  long-lived objects) its full passes are rare. Without it, five 50k folds left the process
-  at 1.2, 2.0, 2.0, 2.6 and 3.3 GiB; with it, 0.6 GiB after each fold.
+  cyclic garbage collector runs, and in a process with a model compiled (600,000 tracked
+  objects after a forecastbench fit) its full passes are rare. Without it, five 50k folds
+  left the process at 1.2, 2.0, 2.0, 2.6 and 3.3 GiB; with it, 0.6 GiB after each of the
+  two folds measured.
 - ``malloc_trim(0)``: glibc keeps freed memory in its per-thread arenas; trimming returns
   it (measured 8 MiB a fit on forecastbench without it).
 

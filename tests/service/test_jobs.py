@@ -4,6 +4,8 @@ published posterior is needed, with publish criteria relaxed (conftest.relaxed_c
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
@@ -12,9 +14,10 @@ from sqlalchemy import select
 from service.app import create_app
 from service.jobs.queue import claim_next_job, enqueue_refit
 from service.jobs.worker import work_once
+from service.live import LiveForecasts
 from service.store.database import make_engine, make_session_factory
 from service.store.tables import FitJobRow, FitRow
-from tests.service.conftest import relaxed_config
+from tests.service.conftest import publish_artifact, relaxed_config
 
 Q = "truce-by-2027"
 
@@ -176,12 +179,6 @@ def test_the_api_frees_the_fit_it_replaces_at_once(published, published_artifact
     # A posterior is a tree of objects that point at each other: without the collection
     # that follows a swap, the replaced fit would stay in memory until the garbage
     # collector's next full pass (rare in a process with a model compiled).
-    import gc
-    import weakref
-
-    from service.live import LiveForecasts
-    from tests.service.conftest import publish_artifact
-
     live = LiveForecasts(published, _sessions(published))
     assert live.refresh() and live.fit_id == "fit-fixture"
     old = weakref.ref(live.base.posterior)  # the DataTree: the cycle
