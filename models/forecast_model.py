@@ -45,7 +45,7 @@ from models._internal.marginal import (
     phi_posterior,
     sample_phi,
 )
-from models._internal.memory import release_free_memory
+from models._internal.memory import freeze_long_lived, release_free_memory
 from models.config import ModelConfig, SamplerSettings
 from models.constants import (
     FORECASTER_DIM,
@@ -472,6 +472,11 @@ class _CompiledModels:
                 log.info("compiled model %s in %.1f s", structure, time.perf_counter() - started)
                 self._models[key] = compiled
                 self.compilations += 1
+                # Out of the collector's passes: each fit's collection scans only what is
+                # new since, not the compiled graphs (docs/performance.md, "Frozen").
+                del model
+                frozen = freeze_long_lived()
+                log.info("%d long-lived objects frozen out of the collector's passes", frozen)
         return compiled.with_data(**encoded.arrays)
 
 

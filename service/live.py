@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from models._internal.memory import release_free_memory
+from models._internal.memory import freeze_long_lived, release_free_memory
 from models.artifacts import load
 from models.forecast_model import Posterior, QuestionForecast
 from service.domain.inputs import evidence_of, forecast_of
@@ -121,8 +121,10 @@ class LiveForecasts:
             self.base, self.current = base, current
             log.info("loaded published fit %s", base.fit_id)
         # The posteriors replaced are trees of objects pointing at each other: collected
-        # and handed back now, not at the garbage collector's next full pass.
-        release_free_memory()
+        # and handed back now, not at the garbage collector's next full pass; thawed first,
+        # as a compilation may have frozen them, and the new ones frozen in their place.
+        freeze_long_lived()
+        release_free_memory(collect=False)
         return True
 
     def _load_artifact(self, row: FitRow) -> Posterior:

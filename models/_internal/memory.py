@@ -15,6 +15,12 @@ many folds) from growing by about one posterior per fit although it keeps nothin
 
 Capping glibc's arenas (``MALLOC_ARENA_MAX=2``) was measured too and bought nothing once
 the cycles are collected (docs/performance.md, "Unreachable, not yet collected").
+
+A collection is a pass over every object the collector tracks, and most of those belong to
+compiled models, which live as long as the process. :func:`freeze_long_lived` (called once
+per compilation, and by the API process when it swaps in a published fit) moves everything
+alive then out of the collector's passes (``gc.freeze``), so that the collection before
+each fit scans only what is newer.
 """
 
 from __future__ import annotations
@@ -59,6 +65,28 @@ def release_free_memory(collect: bool = True) -> bool:
         return False
     trim(0)
     return True
+
+
+def freeze_long_lived() -> int:
+    """Exempt every object alive now from the cyclic collector's passes; the number frozen.
+
+    For after a model is compiled (its graphs and functions live as long as the process,
+    and they are most of what a full collection scans) and after the API process swaps in
+    a newly published fit (which lives until the next one). Three steps:
+
+    - ``gc.unfreeze()``: what an earlier call froze goes back to the collector, so cycles
+      that died since (a posterior that was alive at the last compilation, then replaced)
+      are freed now. A frozen cycle that dies is kept only until the next call.
+    - ``gc.collect()``: garbage is freed, not frozen.
+    - ``gc.freeze()``: the survivors move to the permanent generation.
+
+    Not switched off by :data:`ENABLED`: it frees nothing less, and costs one full
+    collection per compilation (a compilation takes tens of seconds).
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def resident_mib() -> float:

@@ -1,4 +1,5 @@
-"""Freed memory goes back to the OS after fits (cycles collected, then glibc's malloc_trim)."""
+"""Freed memory goes back to the OS after fits (cycles collected, then glibc's malloc_trim),
+and compiled models stay out of the collections (frozen)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import gc
 import sys
 import weakref
 
+import numpy as np
 import pytest
 
+from models import forecast_model as fm
 from models._internal import memory
+from models.config import ModelConfig
+from models.simulate import simulate
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
@@ -49,3 +54,39 @@ def test_release_frees_unreachable_cycles_first(monkeypatch: pytest.MonkeyPatch)
         assert kept() is None
     finally:
         gc.enable()
+
+
+def test_freezing_exempts_what_is_alive_until_the_next_freeze() -> None:
+    # Compiled models live as long as the process: frozen, a fit's collection skips them.
+    gc.disable()
+    try:
+        alive = _cycle()
+        held = alive()  # alive when frozen, as a compiled model is
+        assert memory.freeze_long_lived() == gc.get_freeze_count() > 0
+        del held
+        gc.collect()
+        assert alive() is not None  # frozen: the collector's passes no longer see it
+        after = _cycle()  # what fits make later is collected as before
+        memory.release_free_memory()
+        assert after() is None
+        # The next compilation thaws first: a frozen cycle that died is freed then.
+        memory.freeze_long_lived()
+        assert alive() is None
+    finally:
+        gc.enable()
+
+
+def test_a_compilation_freezes_and_a_cached_model_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(fm, "freeze_long_lived", lambda: calls.append(1) or 1)
+    data, _ = simulate(
+        np.random.default_rng(0), n_questions=6, n_forecasters=3, forecasts_per_question=2
+    )
+    structure = fm.ModelStructure.for_data(data)
+    encoded = fm.encode(data, structure)
+    cache = fm._CompiledModels()
+    config = ModelConfig()
+    cache.get(structure, config, encoded)
+    assert calls == [1] and cache.compilations == 1
+    cache.get(structure, config, encoded)
+    assert calls == [1] and cache.compilations == 1

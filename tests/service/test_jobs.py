@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from models._internal.memory import freeze_long_lived
 from service.app import create_app
 from service.jobs.queue import claim_next_job, enqueue_refit
 from service.jobs.worker import work_once
@@ -178,10 +179,12 @@ def test_concurrent_workers_never_claim_one_job_twice(prepared):
 def test_the_api_frees_the_fit_it_replaces_at_once(published, published_artifact):
     # A posterior is a tree of objects that point at each other: without the collection
     # that follows a swap, the replaced fit would stay in memory until the garbage
-    # collector's next full pass (rare in a process with a model compiled).
+    # collector's next full pass (rare in a process with a model compiled), or, had a
+    # compilation frozen it, until the next compilation.
     live = LiveForecasts(published, _sessions(published))
     assert live.refresh() and live.fit_id == "fit-fixture"
     old = weakref.ref(live.base.posterior)  # the DataTree: the cycle
+    freeze_long_lived()  # as a compilation in the fit worker freezes what is alive
     # The same artifact published again under another id: loaded anew, as a newer fit is.
     publish_artifact(published, published_artifact, fit_id="fit-newer")
     gc.disable()
