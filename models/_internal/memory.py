@@ -52,9 +52,10 @@ def release_free_memory(collect: bool = True) -> bool:
     library can; True if trimming was asked of it.
 
     The collection comes first: what it frees is what trimming can hand back. It is a full
-    pass over every object the process tracks (0.6 s with a model compiled, measured on
-    forecastbench with other work beside it), so a fit makes one before it samples and
-    none after (``collect=False``): the next fit's pass frees what this one left.
+    pass over every object the collector tracks that :func:`freeze_long_lived` has not
+    frozen (3 ms after a forecastbench model is compiled and frozen, 600 ms unfrozen:
+    benchmarks/collection_cost.py). A fit makes one before it samples and only trims at its
+    end (``collect=False``): the next fit's pass frees what this one left.
     """
     if not ENABLED:
         return False
