@@ -41,7 +41,12 @@ def timed_collections(repeats: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--structures", type=int, default=1, help="models compiled (1 to 3)")
+    ap.add_argument(
+        "--structures",
+        type=int,
+        default=1,
+        help="models compiled, each for half the questions of the one before",
+    )
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
 

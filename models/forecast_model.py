@@ -473,7 +473,7 @@ class _CompiledModels:
                 self._models[key] = compiled
                 self.compilations += 1
                 # Out of the collector's passes: each fit's collection scans only what is
-                # new since, not the compiled graphs (docs/performance.md, "Frozen").
+                # new since, not the compiled graphs (docs/performance.md, "Garbage collection").
                 del model
                 frozen = freeze_long_lived()
                 log.info("%d long-lived objects frozen out of the collector's passes", frozen)
