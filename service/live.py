@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from models._internal.memory import freeze_long_lived, release_free_memory
+from models._internal.memory import freeze_long_lived, freezes, release_free_memory
 from models.artifacts import load
 from models.forecast_model import Posterior, QuestionForecast
 from service.domain.inputs import evidence_of, forecast_of
@@ -82,6 +82,8 @@ class LiveForecasts:
         self.stale_evidence: set[str] = set()
         #: Published fits whose artifact could not be loaded (logged once, not retried).
         self.unloadable: set[str] = set()
+        #: ``freezes()`` when the base was loaded: if it moved, the base may be frozen.
+        self.freezes_at_load = freezes()
 
     @property
     def fit_id(self) -> str | None:
@@ -121,10 +123,17 @@ class LiveForecasts:
             self.base, self.current = base, current
             log.info("loaded published fit %s", base.fit_id)
         # The posteriors replaced are trees of objects pointing at each other: collected
-        # and handed back now, not at the garbage collector's next full pass; thawed first,
-        # as a compilation may have frozen them, and the new ones frozen in their place.
-        freeze_long_lived()
-        release_free_memory(collect=False)
+        # and handed back now, not at the garbage collector's next full pass. If anything
+        # froze since they were loaded (a compilation, or the last swap), they may be
+        # frozen: thawed, collected, and the survivors frozen again (a full pass over every
+        # object); otherwise a collection of what is not frozen does (milliseconds).
+        may_be_frozen = freezes() != self.freezes_at_load
+        self.freezes_at_load = freezes()  # before the freeze below, which then counts
+        if may_be_frozen:
+            freeze_long_lived()
+            release_free_memory(collect=False)
+        else:
+            release_free_memory()
         return True
 
     def _load_artifact(self, row: FitRow) -> Posterior:

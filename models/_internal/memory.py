@@ -35,6 +35,8 @@ from functools import cache
 #: Off only to measure what collecting and trimming save (benchmarks/fit_memory.py).
 ENABLED = True
 
+_freezes = 0
+
 
 @cache
 def _malloc_trim():  # type: ignore[no-untyped-def]
@@ -85,10 +87,18 @@ def freeze_long_lived() -> int:
     over every object, per compilation (which takes tens of seconds) and per fit the API
     process swaps in (0.6 s with one forecastbench model compiled).
     """
+    global _freezes
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    _freezes += 1
     return gc.get_freeze_count()
+
+
+def freezes() -> int:
+    """How often :func:`freeze_long_lived` has run in this process: an object kept since a
+    value of this count may be frozen if the count has moved."""
+    return _freezes
 
 
 def resident_mib() -> float:

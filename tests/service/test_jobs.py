@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from models._internal.memory import freeze_long_lived
+from models._internal.memory import freeze_long_lived, freezes
 from service.app import create_app
 from service.jobs.queue import claim_next_job, enqueue_refit
 from service.jobs.worker import work_once
@@ -191,5 +191,25 @@ def test_the_api_frees_the_fit_it_replaces_at_once(published, published_artifact
     try:
         assert live.refresh()
         assert old() is None
+    finally:
+        gc.enable()
+
+
+def test_a_swap_thaws_only_if_something_froze_since_the_replaced_fit_was_loaded(
+    published, published_artifact
+):
+    # A thaw makes the collection a full pass over every object (seconds in a process with
+    # several models compiled); with nothing frozen since the load, the replaced fit is not
+    # frozen, and a collection of what is not frozen frees it.
+    live = LiveForecasts(published, _sessions(published))
+    assert live.refresh()
+    old = weakref.ref(live.base.posterior)
+    publish_artifact(published, published_artifact, fit_id="fit-newer")
+    before = freezes()
+    gc.disable()
+    try:
+        assert live.refresh()
+        assert old() is None
+        assert freezes() == before  # nothing thawed, nothing frozen
     finally:
         gc.enable()
