@@ -85,7 +85,7 @@ def freeze_long_lived() -> int:
 
     Not switched off by :data:`ENABLED`: it frees nothing less. It costs one full pass
     over every object, per compilation (which takes tens of seconds) and per fit the API
-    process swaps in (0.6 s with one forecastbench model compiled).
+    process swaps in after something froze (0.6 s with one forecastbench model compiled).
     """
     global _freezes
     gc.unfreeze()
