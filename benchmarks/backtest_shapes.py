@@ -90,6 +90,20 @@ def run(name: str, path: Path, k: int, seed: int) -> dict:
     }
 
 
+def result_line(r: dict) -> str:
+    """One line of a :func:`run` result: the model's scores against the best rule's."""
+    return (
+        f"model Brier {r['model']['brier']:.4f} log {r['model']['log_score']:.4f} "
+        f"ECE {r['model']['ece']:.4f} | best rule {r['best_rule']} "
+        f"{r['rule']['brier']:.4f} {r['rule']['log_score']:.4f} {r['rule']['ece']:.4f} "
+        f"(lowest rule ECE {r['lowest_rule_ece']:.4f}) | ratio Brier "
+        f"{r['brier_ratio']:.3f} log {r['log_ratio']:.3f}, 90% [{r['brier_interval'][0]:+.4f}, "
+        f"{r['brier_interval'][1]:+.4f}], better in {100 * r['model_better_share']:.0f}% | "
+        f"publishable {r['publishable_folds']}/5, div {r['divergences']}, "
+        f"attempts {r['attempts']} | {r['seconds']} s"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sets", nargs="+", choices=sorted(SETS), default=sorted(SETS))
@@ -104,14 +118,7 @@ def main() -> None:
             rows.append(r)
             print(
                 f"{name:<14} K={k:<3} {r['forecasts']:>5} forecasts {r['questions']:>4} q | "
-                f"model Brier {r['model']['brier']:.4f} log {r['model']['log_score']:.4f} "
-                f"ECE {r['model']['ece']:.4f} | best rule {r['best_rule']} "
-                f"{r['rule']['brier']:.4f} {r['rule']['log_score']:.4f} {r['rule']['ece']:.4f} "
-                f"(lowest rule ECE {r['lowest_rule_ece']:.4f}) | ratio Brier "
-                f"{r['brier_ratio']:.3f} log {r['log_ratio']:.3f}, 90% [{r['brier_interval'][0]:+.4f}, "
-                f"{r['brier_interval'][1]:+.4f}], better in {100 * r['model_better_share']:.0f}% | "
-                f"publishable {r['publishable_folds']}/5, div {r['divergences']}, "
-                f"attempts {r['attempts']} | {r['seconds']} s",
+                + result_line(r),
                 flush=True,
             )
     print(json.dumps(rows))

@@ -1,0 +1,85 @@
+"""Does the model keep its lead when questions move while forecasters forecast them?
+
+The model reads each forecaster's latest forecast on a question as a measurement of the
+question's one log-odds, however old it is; a recency-weighted median (the reference rule
+in the style of Metaculus's community prediction) trusts the newest forecasts most. The
+shared data sets cannot tell which is right: forecastbench's forecasts were all made on
+one day, GJP week 1's within eight days. This script simulates forecasts CSVs (no real
+data: every number below is drawn here, seeded) in which each question's log-odds take a
+Gaussian random walk over the 90 days it is open, with per-day variance ``D``;
+forecasters forecast at uniform times, each with a bias, a discrimination and a noise of
+their own, and the outcome is drawn from the walk's end. ``D = 0`` is the control: no
+drift. It runs the 5-fold backtest of ``helsinki backtest`` (every reference rule and the
+model) on each and prints the model's scores against the best rule's, as
+``backtest_shapes.py`` does.
+
+    .venv/bin/python benchmarks/backtest_drift.py                  # D = 0, 0.01, 0.025
+    .venv/bin/python benchmarks/backtest_drift.py --drift 0.025 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from backtest_shapes import result_line, run  # (it sets the compile cache and the import path)
+
+
+def simulate_csv(
+    path: Path,
+    drift: float,
+    seed: int,
+    questions: int = 400,
+    forecasters: int = 40,
+    per_question: int = 8,
+    days: int = 90,
+) -> None:
+    """Write a forecasts CSV whose questions' log-odds drift with per-day variance ``drift``."""
+    rng = np.random.default_rng(seed)
+    alpha = np.exp(rng.normal(0.0, 0.2, forecasters))
+    beta = rng.normal(0.0, 0.3, forecasters)
+    sigma = 0.2 + np.abs(rng.normal(0.0, 0.6, forecasters))
+    first = datetime(2025, 1, 1, tzinfo=UTC)
+    rows = []
+    for q in range(questions):
+        start = rng.normal(-1.0, 1.0)
+        walk = start + np.concatenate([[0.0], np.cumsum(rng.normal(0.0, np.sqrt(drift), days))])
+        outcome = int(rng.random() < 1.0 / (1.0 + np.exp(-walk[-1])))
+        opened = first + timedelta(days=int(rng.integers(0, 300)))
+        for e in rng.choice(forecasters, size=per_question, replace=False):
+            t = rng.uniform(0.0, days)
+            x = beta[e] + alpha[e] * walk[int(t)] + sigma[e] * rng.normal()
+            when = (opened + timedelta(days=t)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            rows.append([f"q{q}", f"f{e}", f"{1.0 / (1.0 + np.exp(-x)):.4f}", outcome, when])
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["question_id", "forecaster_id", "probability", "outcome", "created_at"])
+        out.writerows(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--drift", type=float, nargs="+", default=[0.0, 0.01, 0.025])
+    ap.add_argument("--seed", type=int, default=0, help="seed of the simulation and the folds")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for drift in args.drift:
+            path = Path(tmp) / f"drift-{drift}.csv"
+            simulate_csv(path, drift, args.seed)
+            r = run(f"drift {drift}", path, 10**9, args.seed)  # K above every count: all kept
+            rows.append(r)
+            print(f"D={drift:<6} ({90 * drift:.2f} over 90 days) | " + result_line(r), flush=True)
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
