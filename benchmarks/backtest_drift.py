@@ -15,6 +15,16 @@ model) on each and prints the model's scores against the best rule's, as
 
     .venv/bin/python benchmarks/backtest_drift.py                  # D = 0, 0.01, 0.025
     .venv/bin/python benchmarks/backtest_drift.py --drift 0.025 --seed 1
+    .venv/bin/python benchmarks/backtest_drift.py --drift 0.025 --covariance
+
+``--covariance`` fits no model and runs no backtest: it asks which noise structure the
+simulated forecasts show, by maximum likelihood of two Gaussian models of each question's
+forecasts' log-odds around one level (``Normal(mu, tau^2)``, integrated out), each with a
+noise sd ``sigma`` and a drift scale ``omega`` (log-odds per square root of a day):
+independent staleness (forecast ``i``'s variance ``sigma^2 + omega^2 * age_i``, ages in
+days behind the question's newest forecast) and the random walk itself (the same plus
+covariance ``omega^2 * min(age_i, age_j)`` between two forecasts, which share the walk
+behind the older one). It prints each model's ``omega`` and negative log-likelihood.
 """
 
 from __future__ import annotations
@@ -65,20 +75,70 @@ def simulate_csv(
         out.writerows(rows)
 
 
+def noise_structures(path: Path) -> dict[str, dict[str, float]]:
+    """Maximum-likelihood fits of the two noise structures of ``--covariance``."""
+    from scipy.optimize import minimize
+
+    with path.open() as handle:
+        records = list(csv.DictReader(handle))
+    by_question: dict[str, list[tuple[float, float]]] = {}
+    for r in records:
+        day = datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).timestamp() / 86400
+        p = min(max(float(r["probability"]), 0.01), 0.99)
+        by_question.setdefault(r["question_id"], []).append((day, float(np.log(p / (1 - p)))))
+    questions = []
+    for rows in by_question.values():
+        a = np.array(sorted(rows))
+        questions.append((a[-1, 0] - a[:, 0], a[:, 1]))
+
+    def nll(x: np.ndarray, walk: bool) -> float:
+        mu, sigma2, tau2, omega2 = x[0], *np.exp(2 * x[1:])
+        total = 0.0
+        for age, m in questions:
+            cov = np.diag(np.full(len(m), sigma2)) + tau2
+            cov += omega2 * (np.minimum.outer(age, age) if walk else np.diag(age))
+            _, logdet = np.linalg.slogdet(cov)
+            r = m - mu
+            total += 0.5 * (logdet + r @ np.linalg.solve(cov, r) + len(m) * np.log(2 * np.pi))
+        return total
+
+    out = {}
+    for name, walk in (("independent staleness", False), ("random walk", True)):
+        fits = [
+            minimize(nll, [-1.0, 0.0, 0.0, start], args=(walk,), method="Nelder-Mead",
+                     options={"maxiter": 3000})
+            for start in (-3.0, -1.8)
+        ]  # fmt: skip
+        best = min(fits, key=lambda f: f.fun)
+        sigma, tau, omega = np.exp(best.x[1:])
+        out[name] = {"omega": omega, "sigma": sigma, "tau": tau, "nll": best.fun}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--drift", type=float, nargs="+", default=[0.0, 0.01, 0.025])
     ap.add_argument("--seed", type=int, default=0, help="seed of the simulation and the folds")
+    ap.add_argument("--covariance", action="store_true", help="the noise structures, no backtest")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for drift in args.drift:
             path = Path(tmp) / f"drift-{drift}.csv"
             simulate_csv(path, drift, args.seed)
+            if args.covariance:
+                for name, fit in noise_structures(path).items():
+                    print(
+                        f"D={drift:<6} {name:<22} omega {fit['omega']:.4f} sigma "
+                        f"{fit['sigma']:.3f} tau {fit['tau']:.3f} | -log-likelihood {fit['nll']:.1f}",
+                        flush=True,
+                    )
+                continue
             r = run(f"drift {drift}", path, 10**9, args.seed)  # K above every count: all kept
             rows.append(r)
             print(f"D={drift:<6} ({90 * drift:.2f} over 90 days) | " + result_line(r), flush=True)
-    print(json.dumps(rows))
+    if rows:
+        print(json.dumps(rows))
 
 
 if __name__ == "__main__":
