@@ -24,7 +24,8 @@ noise sd ``sigma`` and a drift scale ``omega`` (log-odds per square root of a da
 independent staleness (forecast ``i``'s variance ``sigma^2 + omega^2 * age_i``, ages in
 days behind the question's newest forecast) and the random walk itself (the same plus
 covariance ``omega^2 * min(age_i, age_j)`` between two forecasts, which share the walk
-behind the older one). It prints each model's ``omega`` and negative log-likelihood.
+behind the older one). It prints each model's ``omega`` and negative log-likelihood, and
+first the mean squared gap between a forecast's log-odds and its question's newest, by age.
 """
 
 from __future__ import annotations
@@ -102,6 +103,12 @@ def noise_structures(path: Path) -> dict[str, dict[str, float]]:
             total += 0.5 * (logdet + r @ np.linalg.solve(cov, r) + len(m) * np.log(2 * np.pi))
         return total
 
+    # The raw sign of drift: how far a forecast's log-odds lie from its question's newest.
+    ages = np.concatenate([age[:-1] for age, _ in questions])
+    gaps = np.concatenate([(m[:-1] - m[-1]) ** 2 for _, m in questions])
+    for lo, hi in ((0, 15), (15, 30), (30, 45), (45, 60), (60, 90)):
+        near = (ages >= lo) & (ages < hi)
+        print(f"  ages {lo}-{hi} days: mean squared gap to the newest {gaps[near].mean():.2f}")
     out = {}
     for name, walk in (("independent staleness", False), ("random walk", True)):
         fits = [
