@@ -80,17 +80,17 @@ def noise_structures(path: Path) -> dict[str, dict[str, float]]:
     """Maximum-likelihood fits of the two noise structures of ``--covariance``."""
     from scipy.optimize import minimize
 
-    with path.open() as handle:
-        records = list(csv.DictReader(handle))
-    by_question: dict[str, list[tuple[float, float]]] = {}
-    for r in records:
-        day = datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).timestamp() / 86400
-        p = min(max(float(r["probability"]), 0.01), 0.99)
-        by_question.setdefault(r["question_id"], []).append((day, float(np.log(p / (1 - p)))))
+    from models.aggregators import clipped_logit
+    from models.history import read_forecasts_csv
+
+    table = read_forecasts_csv(path)
+    logit = clipped_logit(table.probability)  # as the model reads them
     questions = []
-    for rows in by_question.values():
-        a = np.array(sorted(rows))
-        questions.append((a[-1, 0] - a[:, 0], a[:, 1]))
+    for q in range(table.n_questions):
+        rows = np.flatnonzero(table.question == q)
+        rows = rows[np.argsort(table.created_at[rows], kind="stable")]
+        days = table.created_at[rows] / 86400.0
+        questions.append((days[-1] - days, logit[rows]))
 
     def nll(x: np.ndarray, walk: bool) -> float:
         mu, sigma2, tau2, omega2 = x[0], *np.exp(2 * x[1:])

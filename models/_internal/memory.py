@@ -19,9 +19,8 @@ the cycles are collected (docs/performance.md, "Unreachable, not yet collected")
 A collection is a pass over every object the collector tracks, and most of those belong to
 compiled models, which live as long as the process. :func:`freeze_long_lived` (called once
 per compilation, and by the API process when it swaps in a published fit after something
-froze) moves everything
-alive then out of the collector's passes (``gc.freeze``), so that the collection before
-each fit scans only what is newer.
+froze) moves everything alive then out of the collector's passes (``gc.freeze``), so that
+the collection before each fit scans only what is newer.
 """
 
 from __future__ import annotations
