@@ -42,6 +42,12 @@ class QuestionPriors(_Strict):
     #: How much the groups' question spreads differ: sd of log tau_g around the typical
     #: group's (docs/model.md, "Groups of few questions").
     question_sd_log_spread: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
+    #: Questions that move while open: the half-normal prior of ``drift_sd``, the sd per
+    #: square root of a day of a random walk of each question's crowd log-odds (the forecast
+    #: scale), so that an old forecast counts less than a new one (docs/model.md, "Questions
+    #: that move"). None: questions hold still while open, and every forecaster's latest
+    #: forecast counts alike however old.
+    drift_sd: HalfNormalPrior | None = None
 
 
 class ContentiousPriors(_Strict):

@@ -46,6 +46,7 @@ from models._internal.marginal import (
     sample_phi,
 )
 from models._internal.memory import freeze_long_lived, release_free_memory
+from models._internal.walk import filter_draws, time_order, time_steps, walk_filter_op
 from models.config import ModelConfig, SamplerSettings
 from models.constants import (
     FORECASTER_DIM,
@@ -76,7 +77,12 @@ POPULATION_PARAMETERS = (
     "log_sigma_sd",
     "mu_global",
     "contentious_share",
+    "drift_sd",
 )
+
+#: Population parameters that only some configurations have: ``drift_sd`` only where
+#: questions move (``question.drift_sd`` set).
+OPTIONAL_PARAMETERS = ("drift_sd",)
 
 #: Variables kept from a fit (the z's of the non-centred parametrisation are not).
 POSTERIOR_VARS = (
@@ -107,8 +113,32 @@ CENTRE_GROUP_SPREAD_AT = 50
 #: Drawn after sampling, per draw and question (see ``_with_theta``).
 DRAWN_AFTER = ("theta", "contentious")
 
-#: Variables the sampler stores.
+#: Variables the sampler stores (of those in the model: see :func:`sampled_vars`).
 SAMPLED_VARS = tuple(v for v in POSTERIOR_VARS if v not in DRAWN_AFTER)
+
+
+def drift_on(config: ModelConfig) -> bool:
+    """Whether questions move while open under ``config`` (docs/model.md)."""
+    return config.question.drift_sd is not None
+
+
+#: Data containers that only one form of the model has: the closed form where questions
+#: hold still, the Kalman filter where they move.
+CLOSED_FORM_DATA = ("forecaster_bare_forecasts", "obs_with_spread")
+WALK_DATA = ("obs_days",)
+
+
+def model_data(config: ModelConfig, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The encoded arrays that a model built with ``config`` has containers for."""
+    absent = CLOSED_FORM_DATA if drift_on(config) else WALK_DATA
+    return {k: v for k, v in arrays.items() if k not in absent}
+
+
+def sampled_vars(config: ModelConfig) -> list[str]:
+    """The variables the sampler stores for a model built with ``config``."""
+    absent = () if drift_on(config) else OPTIONAL_PARAMETERS
+    return [v for v in SAMPLED_VARS if v not in absent]
+
 
 # --------------------------------------------------------------------------------------
 # Structure and encoding
@@ -172,12 +202,16 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
     for i, q in enumerate(data.questions):
         question_group[i] = g_index[q.group]
 
-    fc = data.forecasts
-    obs_q = np.array([q_index[f.question_id] for f in fc], dtype=np.int64)
+    # Forecasts by question, then time: the order in which questions that move are
+    # filtered (models/_internal/walk.py); sums over a question do not mind it.
+    obs_q = np.array([q_index[f.question_id] for f in data.forecasts], dtype=np.int64)
+    obs_t = epoch_seconds([f.created_at for f in data.forecasts])
+    order = time_order(obs_q, obs_t)
+    fc = [data.forecasts[i] for i in order]
+    obs_q, obs_t = obs_q[order], obs_t[order]
     obs_e = np.array([f_index[f.forecaster_id] for f in fc], dtype=np.int64)
     obs_m = np.array([f.logit_center for f in fc], dtype=np.float64)
     obs_s = np.array([f.logit_spread for f in fc], dtype=np.float64)
-    obs_t = epoch_seconds([f.created_at for f in fc])
     obs_a = evidence_offsets(data.evidence, q_index, obs_q, obs_t)
 
     res = data.resolutions
@@ -211,13 +245,15 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
         "obs_forecaster": obs_e,
         "obs_logit": obs_m,
         "obs_spread": obs_s,
-        # Bare probabilities (no stated spread) have a noise variance that depends on the
-        # forecaster alone: their log-variances are summed as counts per forecaster.
+        # Read only where questions hold still (see build_model).
         "forecaster_bare_forecasts": np.bincount(
             obs_e[bare], minlength=structure.forecasters
         ).astype(np.float64),
         "obs_with_spread": np.flatnonzero(~bare).astype(np.int64),
         "question_forecasts": np.bincount(obs_q, minlength=structure.questions).astype(np.float64),
+        # Days since the question's previous forecast (0 for its first); read only where
+        # questions move.
+        "obs_days": time_steps(obs_q, obs_t),
         "obs_evidence": obs_a.reshape(-1, len(RELIABILITY_CLASSES)),
         "outcome_question": y_q,
         "outcome": y,
@@ -294,8 +330,6 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         obs_m = pm.Data("obs_logit", arr["obs_logit"])
         obs_s = pm.Data("obs_spread", arr["obs_spread"])
         obs_a = pm.Data("obs_evidence", arr["obs_evidence"])
-        bare_counts = pm.Data("forecaster_bare_forecasts", arr["forecaster_bare_forecasts"])
-        with_spread = pm.Data("obs_with_spread", arr["obs_with_spread"])
         y_q = pm.Data("outcome_question", arr["outcome_question"])
         y = pm.Data("outcome", arr["outcome"])
         y_a = pm.Data("outcome_evidence", arr["outcome_evidence"])
@@ -392,32 +426,21 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
 
         # Forecasts: m = a_e * phi(t) + beta_e = a_e * phi + c with c = beta_e + a_e * alpha_g
         # * A w (evidence moves theta by A w). The question effects phi are integrated out
-        # (models/_internal/marginal.py): per-question sums, then closed forms.
+        # (models/_internal/marginal.py): per-question sums, then closed forms; or, where
+        # questions move, by a Kalman filter (models/_internal/walk.py).
         alpha_q, eta_q = alpha_g[question_group], eta[question_group]
         a_obs = rel_a[obs_e]
         c_obs = beta[obs_e] + a_obs * alpha_q[obs_q] * pt.dot(obs_a, w)
         v_e = sigma**2 + fp.noise_floor**2
         v_obs = v_e[obs_e] + obs_s**2
         resid = obs_m - c_obs
-        prec_obs = 1.0 / v_obs
-        log_2pi_v = (bare_counts * pt.log(2 * np.pi * v_e)).sum() + pt.log(
-            2 * np.pi * v_obs[with_spread]
-        ).sum()
-
-        def per_question(x: Any) -> Any:
-            return pt.inc_subtensor(pt.zeros(nq)[obs_q], x)
-
-        sum_p = per_question(a_obs**2 * prec_obs)
-        sum_b = per_question(a_obs * resid * prec_obs)
-        sum_c = per_question(resid**2 * prec_obs)
         mu_q = mu_group_phi[question_group]
         tau_q = tau_phi[question_group]
         # Contentious questions (docs/model.md): a two-component mixture per question, the
         # second with every forecast's variance times k2. Per component, the forecasts'
         # marginal likelihood and the outcome's expectation under phi's Gaussian posterior
         # given the forecasts: log E[logistic(Z)], Z ~ Normal(m, s^2), by quadrature in one
-        # fused loop (models/_internal/marginal.py, outcome_loglik). C and L of the usual
-        # component enter only additively: as totals over all forecasts.
+        # fused loop (models/_internal/marginal.py, outcome_loglik).
         cp = fp.contentious
         share = pm.Beta("contentious_share", cp.share.alpha, cp.share.beta)
         k2 = cp.noise_scale**2
@@ -425,27 +448,67 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         sign = 2 * y - 1
         outcome_op = outcome_loglik_op()
 
-        def component(p: Any, b: Any) -> Any:
-            """Per question: log p(forecasts, outcome | component), but C and L."""
-            mean_q, var_q = phi_posterior(p, b, mu_q, tau_q)
+        def with_outcome(ll_q: Any, mean_q: Any, var_q: Any) -> Any:
+            """Per question: the forecasts' term plus the outcome's, under phi's Gaussian
+            ``(mean_q, var_q)`` given the forecasts."""
             m_y = sign * (mean_q[y_q] / alpha_q[y_q] + eta_q[y_q] + pt.dot(y_a, w))
             s_y = pt.sqrt(var_q[y_q]) / alpha_q[y_q]
             lik_y = outcome_op(m_y, s_y)[0]
-            return forecasts_marginal_loglik(p, b, 0.0, 0.0, mu_q, tau_q, pt.log) + (
-                pt.inc_subtensor(pt.zeros(nq)[y_q], lik_y)
-            )
+            return ll_q + pt.inc_subtensor(pt.zeros(nq)[y_q], lik_y)
 
-        per_q = usual = component(sum_p, sum_b)
+        if drift_on(config):
+            # Questions move (docs/model.md, "Questions that move"): a random walk of phi
+            # in time, integrated out by a Kalman filter over each question's forecasts in
+            # time order (models/_internal/walk.py); the outcome reads phi at the newest
+            # forecast. The filter's log-likelihood is whole (C and L included).
+            assert qp.drift_sd is not None
+            drift_sd = pm.HalfNormal("drift_sd", qp.drift_sd.sigma)
+            obs_days = pm.Data("obs_days", arr["obs_days"])
+            walk = walk_filter_op()
+
+            def component(k: float) -> Any:
+                """Per question: log p(forecasts, outcome | component), every forecast's
+                noise variance times ``k``."""
+                return with_outcome(
+                    *walk(obs_q, a_obs, resid, v_obs * k, obs_days, mu_q, tau_q**2, drift_sd**2)
+                )
+
+            usual = component(1.0)
+            noisy = component(k2) if mixture_on(config) else usual
+            rest: Any = 0.0
+        else:
+            prec_obs = 1.0 / v_obs
+
+            def per_question(x: Any) -> Any:
+                return pt.inc_subtensor(pt.zeros(nq)[obs_q], x)
+
+            sum_p = per_question(a_obs**2 * prec_obs)
+            sum_b = per_question(a_obs * resid * prec_obs)
+            sum_c = per_question(resid**2 * prec_obs)
+
+            def component(k: float) -> Any:
+                """Per question: log p(forecasts, outcome | component), but C and L, every
+                forecast's noise variance times ``k``."""
+                p, b = sum_p / k, sum_b / k
+                ll_q = forecasts_marginal_loglik(p, b, 0.0, 0.0, mu_q, tau_q, pt.log)
+                return with_outcome(ll_q, *phi_posterior(p, b, mu_q, tau_q))
+
+            usual = component(1.0)
+            noisy = component(k2) - 0.5 * (sum_c * (1.0 / k2 - 1.0) + n_q * np.log(k2))
+            # C and L of the usual component enter only additively: as totals. Bare
+            # probabilities (no stated spread) have a noise variance that depends on the
+            # forecaster alone: their log-variances are summed as counts per forecaster.
+            bare = pm.Data("forecaster_bare_forecasts", arr["forecaster_bare_forecasts"])
+            with_spread = pm.Data("obs_with_spread", arr["obs_with_spread"])
+            log_2pi_v = (bare * pt.log(2 * np.pi * v_e)).sum() + pt.log(
+                2 * np.pi * v_obs[with_spread]
+            ).sum()
+            rest = -0.5 * ((resid**2 * prec_obs).sum() + log_2pi_v)
+        per_q = usual
         if mixture_on(config):
-            noisy = component(sum_p / k2, sum_b / k2) - 0.5 * (
-                sum_c * (1.0 / k2 - 1.0) + n_q * np.log(k2)
-            )
             mixed = pt.logaddexp(pt.log1p(-share) + usual, pt.log(share) + noisy)
             per_q = pt.switch(config.forecaster.contentious.admits(n_q), mixed, usual)
-        pm.Potential(
-            "forecasts_and_outcomes",
-            per_q.sum() - 0.5 * ((resid**2 * prec_obs).sum() + log_2pi_v),
-        )
+        pm.Potential("forecasts_and_outcomes", per_q.sum() + rest)
         # Keep what draws of phi need afterwards.
         pm.Deterministic("mu_group_phi", mu_group_phi, dims=GROUP_DIM)
     return model
@@ -468,7 +531,7 @@ class _CompiledModels:
 
                 model = build_model(structure, config, encoded)
                 started = time.perf_counter()
-                compiled = nutpie.compile_pymc_model(model, var_names=list(SAMPLED_VARS))
+                compiled = nutpie.compile_pymc_model(model, var_names=sampled_vars(config))
                 log.info("compiled model %s in %.1f s", structure, time.perf_counter() - started)
                 self._models[key] = compiled
                 self.compilations += 1
@@ -477,7 +540,7 @@ class _CompiledModels:
                 del model
                 frozen = freeze_long_lived()
                 log.info("%d long-lived objects frozen out of the collector's passes", frozen)
-        return compiled.with_data(**encoded.arrays)
+        return compiled.with_data(**model_data(config, encoded.arrays))
 
 
 COMPILED = _CompiledModels()
@@ -563,6 +626,10 @@ def _weighted_summary(
     """``{"mean", "interval": [lo, hi]}`` of weighted draws (a summary row's cell)."""
     lo, hi = _weighted_quantiles(values, weights, [lo_q, hi_q])
     return {"mean": float(np.dot(weights, values)), "interval": [float(lo), float(hi)]}
+
+
+#: A statement as the instant updates see it, per draw: ``(a, c, v, m, seconds)``.
+_Stated = tuple[np.ndarray, np.ndarray, np.ndarray, float, float]
 
 
 @dataclass
@@ -732,7 +799,8 @@ class Posterior:
         wts = self.weights
         out = {}
         for name in POPULATION_PARAMETERS:
-            out[name] = float(np.dot(wts, self.draws[name]))
+            if name in self.draws:  # (the optional ones where the model has them)
+                out[name] = float(np.dot(wts, self.draws[name]))
         for r, name in enumerate(RELIABILITY_CLASSES):
             out[f"w[{name}]"] = float(np.dot(wts, self.draws["w"][:, r]))
         return out
@@ -840,11 +908,14 @@ class Posterior:
             for r in self.data.resolutions
         )
         log_ratio = None
+        label = f"evidence:{evidence.id}"
+        if later and drift_on(self.config):
+            return self._refiltered(new_data, sorted(affected), label)
         if later:
             log_ratio = self._loglik_terms(new_data, affected) - self._loglik_terms(
                 self.data, affected
             )
-        return self._reweighted(new_data, log_ratio, f"evidence:{evidence.id}")
+        return self._reweighted(new_data, log_ratio, label)
 
     def with_forecast(self, forecast: Forecast) -> Posterior:
         """Absorb one new forecast (an elicitation) by Pareto-smoothed importance sampling.
@@ -873,6 +944,10 @@ class Posterior:
         changes_mixture = self._may_be_contentious(len(before)) != self._may_be_contentious(
             len(before) + 1
         )
+        if drift_on(self.config) and not changes_mixture:
+            # Questions move: the question is refiltered with the new forecast in its place
+            # in time (a forecast older than the newest changes what the others say).
+            return self._refiltered(new_data, [forecast.question_id], label)
         if any(r.question_id == forecast.question_id for r in self.data.resolutions):
             # Resolved: phi's conditional is not Gaussian; weight by the plain likelihood.
             only = ForecastData(
@@ -930,33 +1005,22 @@ class Posterior:
         mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
         share = self.draws["contentious_share"]
         k2 = self.config.forecaster.contentious.noise_scale**2
-        sums = np.zeros((4, self.n_samples))  # P, B, C, L of the usual component
+        terms = [self._stated(f, rng, scaled=False) for f in [*before, forecast]]
 
-        def marginal(n: int) -> tuple[np.ndarray, np.ndarray]:
-            """log p(the n forecasts so far) and log p(them, contentious) per draw."""
-            usual, noisy = (
-                forecasts_marginal_loglik(
-                    sums[0] / k, sums[1] / k, sums[2] / k, sums[3] + n * np.log(k), mu, tau, np.log
-                )
-                for k in (1.0, k2)
-            )
-            if not self._may_be_contentious(n):
+        def marginal(stated: list[_Stated]) -> tuple[np.ndarray, np.ndarray]:
+            """log p(the forecasts) and log p(them, contentious) per draw."""
+            usual, noisy = (self._gaussian(stated, k, mu, tau)[0] for k in (1.0, k2))
+            if not self._may_be_contentious(len(stated)):
                 return usual, np.full_like(usual, -np.inf)
             usual, noisy = usual + np.log1p(-share), noisy + np.log(share)
             return np.logaddexp(usual, noisy), noisy
 
-        old_ml = np.zeros(self.n_samples)
-        for f in [*before, forecast]:
-            if f is forecast and before:
-                old_ml = marginal(len(before))[0]
-            a, c, v = self._forecast_terms(f, rng, scaled=False)
-            resid = f.logit_center - c
-            sums += [a**2 / v, a * resid / v, resid**2 / v, np.log(2 * np.pi * v)]
-        new_ml, noisy_ml = marginal(len(before) + 1)
+        old_ml = marginal(terms[:-1])[0] if before else np.zeros(self.n_samples)
+        new_ml, noisy_ml = marginal(terms)
         # P(contentious | all forecasts) = exp(noisy_ml - new_ml).
         noisy = rng.random(self.n_samples) < np.exp(noisy_ml - new_ml)
         inflate = np.where(noisy, k2, 1.0)
-        mean, var = phi_posterior(sums[0] / inflate, sums[1] / inflate, mu, tau)
+        _, mean, var = self._gaussian(terms, inflate, mu, tau)
         phi = mean + np.sqrt(var) * rng.standard_normal(self.n_samples)
         alpha_q, eta_q = self._theta_scale(j)
         theta = self.draws["theta"].copy()
@@ -995,6 +1059,91 @@ class Posterior:
             k2 = self.config.forecaster.contentious.noise_scale**2
             v = v * np.where(self.draws["contentious"][:, qi[0]] > 0.5, k2, 1.0)
         return a, c, v
+
+    def _stated(
+        self,
+        forecast: Forecast,
+        rng: np.random.Generator,
+        evidence: Sequence[Evidence] | None = None,
+        *,
+        scaled: bool = True,
+    ) -> _Stated:
+        """Per draw, ``(a, c, v)`` of :meth:`_forecast_terms`, with the statement ``m`` and
+        its time (epoch seconds)."""
+        a, c, v = self._forecast_terms(forecast, rng, evidence, scaled=scaled)
+        return a, c, v, forecast.logit_center, float(epoch_seconds([forecast.created_at])[0])
+
+    def _gaussian(
+        self, stated: list[_Stated], k: Any, mu: np.ndarray, tau: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per draw, log p(a question's forecasts) with phi integrated out, and the Gaussian
+        of phi given them: of phi at the newest forecast where questions move (Kalman
+        filter, models/_internal/walk.py), else the closed form. ``k`` (a number or one
+        per draw) multiplies every forecast's noise variance."""
+        n = len(stated)
+        if not n:
+            return np.zeros(self.n_samples), mu, tau**2
+        if not drift_on(self.config):
+            sums = np.zeros((4, self.n_samples))  # P, B, C, L
+            for a, c, v, m, _ in stated:
+                resid = m - c
+                sums += [a**2 / v, a * resid / v, resid**2 / v, np.log(2 * np.pi * v)]
+            p, b = sums[0] / k, sums[1] / k
+            big_l = sums[3] + n * np.log(k)
+            ll = forecasts_marginal_loglik(p, b, sums[2] / k, big_l, mu, tau, np.log)
+            return (ll, *phi_posterior(p, b, mu, tau))
+        times = np.array([x[4] for x in stated])
+        order = np.argsort(times, kind="stable")
+        a_s, c_s, v_s = (np.stack([stated[i][f] for i in order], axis=1) for f in range(3))
+        m_s = np.array([stated[i][3] for i in order])
+        q = np.zeros(n, dtype=np.int64)
+        days = time_steps(q, times[order])
+        v_s = v_s * np.reshape(k, (-1, 1))
+        walk_var = self.draws["drift_sd"] ** 2
+        ll, mean, var = filter_draws(
+            q, a_s, m_s - c_s, v_s, days, mu[:, None], tau[:, None] ** 2, walk_var
+        )
+        return ll[:, 0], mean[:, 0], var[:, 0]
+
+    def _refiltered(self, new_data: ForecastData, question_ids: list[str], label: str):
+        """Questions that move, after a change to ``question_ids`` (a forecast, or evidence
+        that moves forecasts made after it): per draw, the weight is the ratio of their
+        forecasts' and outcomes' likelihoods with phi integrated out (Kalman filter, each
+        draw's component kept), and phi is redrawn from its exact conditional given them."""
+        rng = np.random.default_rng(len(self.updates) + 1)
+        theta = self.draws["theta"].copy()
+        log_ratio = np.zeros(self.n_samples)
+        for qid in question_ids:
+            j = self._positions[qid]
+            g = self._group_of(j)
+            mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
+            alpha_q, eta_q = self._theta_scale(j)
+            collapsed = []
+            for data in (self.data, new_data):
+                stated = [
+                    self._stated(f, rng, data.evidence)
+                    for f in data.forecasts
+                    if f.question_id == qid
+                ]
+                ll, mean, var = self._gaussian(stated, 1.0, mu, tau)
+                offset, outcome = eta_q, np.full(self.n_samples, np.nan)
+                for r in data.resolutions:
+                    if r.question_id == qid:
+                        t = epoch_seconds([r.resolved_at])
+                        a_y = evidence_offsets(data.evidence, self._positions, np.array([j]), t)
+                        offset = eta_q + (self.draws["w"] @ a_y.T)[:, 0]
+                        outcome[:] = r.outcome
+                        sign = 2.0 * r.outcome - 1.0
+                        m_y = sign * (mean / alpha_q + offset)
+                        ll = ll + outcome_loglik(m_y, np.sqrt(var) / alpha_q)[0]
+                collapsed.append((ll, mean, var, offset, outcome))
+            (old_ll, *_), (new_ll, mean, var, offset, outcome) = collapsed
+            log_ratio += new_ll - old_ll
+            phi = sample_phi(rng, mean, var, 1.0 / alpha_q, offset, outcome)
+            theta[:, j] = phi / alpha_q + eta_q
+        upd = self._reweighted(new_data, log_ratio, label)
+        upd.draws = {**self.draws, "theta": theta}
+        return upd
 
     def _phi_conditional(self, question_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Per draw, mean and variance of phi_q given the forecasts on q in ``self.data``."""
@@ -1311,7 +1460,7 @@ class ForecastModel:
                 spread_centred = np.zeros_like(spread_centred)
                 compiled = compiled.with_data(
                     **{
-                        **encoded.arrays,
+                        **model_data(self.config, encoded.arrays),
                         "forecaster_centred": centred,
                         "group_spread_centred": spread_centred,
                     }
@@ -1403,6 +1552,8 @@ def _with_theta(
     mu_g, tau_g = flat("mu_group_phi"), flat("tau_phi")
     kappa_g, eta_g = flat("group_scale"), flat("group_shift")
     share = flat("contentious_share")
+    drift = drift_on(config)
+    walk_var = flat("drift_sd") ** 2 if drift else None
     k2 = config.forecaster.contentious.noise_scale**2
     arr = encoded.arrays
     obs_q, obs_e = arr["obs_question"], arr["obs_forecaster"]
@@ -1427,10 +1578,13 @@ def _with_theta(
         a = rel_a[s][:, obs_e]
         c = beta[s][:, obs_e] + a * alpha_q[:, obs_q] * (w[s] @ obs_a.T)
         v = sigma[s][:, obs_e] ** 2 + obs_s**2 + floor2
-        sum_p = np.asarray((a**2 / v) @ to_q)
-        sum_b = np.asarray((a * (obs_m - c) / v) @ to_q)
-        sum_c = np.asarray(((obs_m - c) ** 2 / v) @ to_q)
         mu, tau = mu_g[s][:, group], tau_g[s][:, group]
+        resid = obs_m - c
+        sums = None
+        if not drift:
+            terms = (a**2 / v, a * resid / v, resid**2 / v, np.log(2 * np.pi * v))
+            sums = [np.asarray(x @ to_q) for x in terms]
+
         # theta = phi / alpha_q + eta_g; offset: what an outcome's log-odds add to phi /
         # alpha_q (the group's shift, and evidence before the resolution).
         offset = eta_q.copy()
@@ -1438,15 +1592,21 @@ def _with_theta(
             offset[:, y_q] += w[s] @ arr["outcome_evidence"].T
         # Each question's component first (usual or contentious), from its posterior odds
         # given the forecasts and the outcome; then phi given the component.
-        log_odds = np.log(share[s] / (1.0 - share[s]))[:, None] - 0.5 * (
-            sum_c * (1.0 / k2 - 1.0) + n_q * np.log(k2)
-        )
+        log_odds = np.broadcast_to(np.log(share[s] / (1.0 - share[s]))[:, None], (k, nq)).copy()
         parts = []
         for inflate, sgn in ((1.0, -1.0), (k2, 1.0))[: 1 + mixture_on(config)]:
-            mean, var = phi_posterior(sum_p / inflate, sum_b / inflate, mu, tau)
-            log_odds += sgn * forecasts_marginal_loglik(
-                sum_p / inflate, sum_b / inflate, 0.0, 0.0, mu, tau, np.log
-            )
+            # Per question: log p(forecasts), and phi's (or, moving, phi(T)'s) Gaussian.
+            if sums is None:
+                assert walk_var is not None
+                ll_q, mean, var = filter_draws(
+                    obs_q, a, resid, v * inflate, arr["obs_days"], mu, tau**2, walk_var[s]
+                )
+            else:
+                p, b = sums[0] / inflate, sums[1] / inflate
+                cc, big_l = sums[2] / inflate, sums[3] + n_q * np.log(inflate)
+                ll_q = forecasts_marginal_loglik(p, b, cc, big_l, mu, tau, np.log)
+                mean, var = phi_posterior(p, b, mu, tau)
+            log_odds += sgn * ll_q
             if len(y_q):
                 m_y = sign * (mean[:, y_q] / alpha_q[:, y_q] + offset[:, y_q])
                 s_y = np.sqrt(var[:, y_q]) / alpha_q[:, y_q]
@@ -1514,6 +1674,8 @@ def flatten_draws(posterior: xr.DataTree) -> dict[str, np.ndarray]:
             # Saved by a version without topic factors: factor 1, shift 0.
             like = np.asarray(post["tau_phi"].to_numpy())
             v = np.ones_like(like) if name == "group_scale" else np.zeros_like(like)
+        elif name not in post and name in OPTIONAL_PARAMETERS:
+            continue  # not in this model (questions hold still)
         else:
             v = np.asarray(post[name].to_numpy())
         out[name] = v.reshape((v.shape[0] * v.shape[1], *v.shape[2:]))
