@@ -28,6 +28,11 @@ class Truth:
     theta_now: np.ndarray
     #: 1 for a contentious question (every forecast noise_scale times noisier), else 0.
     contentious: np.ndarray
+    #: The daily sd of the questions' walk on the forecast scale (0: they hold still).
+    drift_sd: float = 0.0
+    #: The population's discrimination (the given forecasters' geometric mean where
+    #: ``alpha`` was given): ``alpha_bar * theta`` is a question on the forecast scale.
+    alpha_bar: float = float("nan")
 
 
 def simulate(
@@ -45,6 +50,7 @@ def simulate(
     sigma: np.ndarray | None = None,
     w: np.ndarray | None = None,
     contentious_share: float | None = None,
+    drift_sd: float | None = None,
     config: ModelConfig | None = None,
 ) -> tuple[ForecastData, Truth]:
     """Draw a data set from the model.
@@ -54,6 +60,13 @@ def simulate(
     ``forecasts_per_question`` forecasts from distinct random forecasters, half before and
     half after its evidence (if any), and the first ``n_resolved`` questions are resolved
     by a Bernoulli draw from their final log-odds.
+
+    Where ``config`` lets questions move (``question.drift_sd``), ``drift_sd`` (drawn from
+    its prior if not given) is the daily sd of each question's random walk on the forecast
+    scale, as in the model (docs/model.md, "Questions that move"): on the log-odds scale
+    it is ``drift_sd`` over the population's discrimination (the geometric mean of
+    ``alpha`` where ``alpha`` is given), starting at the question's first forecast. ``Truth.theta`` is then each
+    question's log-odds at its newest forecast, the value the model's ``theta`` stands for.
 
     Returns
     -------
@@ -78,6 +91,7 @@ def simulate(
         theta = mu_g[groups] + tau_g[groups] * rng.standard_normal(nq)
     else:
         groups = np.arange(nq) % ng
+    abar = None
     if alpha is None:
         abar = np.exp(rng.normal(fp.log_discrimination.mu, fp.log_discrimination.sigma))
         a_sd = abs(rng.normal(0, fp.log_discrimination_sd.sigma))
@@ -90,6 +104,12 @@ def simulate(
         s_mu = rng.normal(fp.log_noise_mean.mu, fp.log_noise_mean.sigma)
         s_sd = abs(rng.normal(0, fp.log_noise_sd.sigma))
         sigma = np.exp(s_mu + s_sd * rng.standard_normal(ne))
+    abar = float(abar if abar is not None else np.exp(np.mean(np.log(alpha))))
+    walk = 0.0
+    if cfg.question.drift_sd is not None:
+        if drift_sd is None:
+            drift_sd = abs(float(rng.normal(0, cfg.question.drift_sd.sigma)))
+        walk = drift_sd / abar
     if w is None:
         w = np.array(
             [
@@ -108,7 +128,8 @@ def simulate(
     questions = [Question(id=f"q{q:05d}", group=f"g{groups[q]}") for q in range(nq)]
     forecasts: list[Forecast] = []
     evidence: list[Evidence] = []
-    theta_now = np.array(theta, dtype=float)
+    theta = np.array(theta, dtype=float)
+    theta_now = theta.copy()
     k = 0
     for q in range(nq):
         qid = questions[q].id
@@ -130,19 +151,36 @@ def simulate(
             k += 1
             theta_now[q] += w[r] * log_lr
         who = rng.choice(ne, size=min(forecasts_per_question, ne), replace=False)
+        # Where questions move: each forecast's day, then the walk at each, from the first.
+        days, steps = np.zeros(len(who)), np.zeros(len(who))
+        if walk > 0 and len(who):
+            days[:] = rng.uniform(0, 100, len(who)) if n_ev else np.arange(len(who))
+            order = np.argsort(days, kind="stable")
+            gaps = np.diff(days[order], prepend=days.min())
+            steps[order] = np.cumsum(walk * np.sqrt(gaps) * rng.standard_normal(len(who)))
         for j, e in enumerate(who):
-            day = float(rng.uniform(0, 100)) if n_ev else float(j)
+            step = steps[j]
+            if walk > 0:
+                day = float(days[j])
+            else:  # (drawn here, as before there was a walk: the same data for a seed)
+                day = float(rng.uniform(0, 100)) if n_ev else float(j)
             offset = sum(w[r] * lr for d, r, lr in ev_items if d <= day)
             noise = np.hypot(sigma[e], fp.noise_floor) * (cp.noise_scale if contentious[q] else 1.0)
-            m = alpha[e] * (theta[q] + offset) + beta[e] + noise * rng.standard_normal()
+            m = alpha[e] * (theta[q] + step + offset) + beta[e] + noise * rng.standard_normal()
             forecasts.append(Forecast(qid, f"f{e:04d}", EPOCH + timedelta(days=day), float(m)))
+        if walk > 0 and len(who):
+            newest = steps[int(np.argmax(days))]
+            theta[q] += newest
+            theta_now[q] += newest
     outcome = (rng.random(nq) < expit(theta_now)).astype(int)
     resolutions = [
         Resolution(questions[q].id, int(outcome[q]), EPOCH + timedelta(days=120))
         for q in range(n_resolved)
     ]
     data = ForecastData(tuple(questions), tuple(forecasts), tuple(evidence), tuple(resolutions))
-    truth = Truth(theta, alpha, beta, sigma, w, outcome, theta_now, contentious)
+    truth = Truth(
+        theta, alpha, beta, sigma, w, outcome, theta_now, contentious, drift_sd or 0.0, abar
+    )
     return data, truth
 
 

@@ -1,0 +1,120 @@
+"""What questions that move cost a gradient: the Kalman filter against the closed form.
+
+With ``question.drift_sd`` set, the model integrates each question's effect out with a
+Kalman filter over its forecasts in time order (``models/_internal/walk.py``) instead of
+the closed-form per-question sums (``models/_internal/marginal.py``). This script builds
+both as PyTensor graphs of the same quantities (per question: the forecasts' log marginal
+likelihood and the Gaussian of the question's effect given them, weighted into one
+scalar), compiles value and gradient in the NUMBA backend that nutpie uses, and times
+them at the shapes of the shared data sets and of the scale benchmark. Prints one line per
+shape with both times and their ratio (the baseline is the closed form, run in the same
+process).
+
+    .venv/bin/python benchmarks/drift_cost.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={ROOT / 'var' / 'cache' / 'pytensor'}")
+
+from models._internal.marginal import forecasts_marginal_loglik, phi_posterior  # noqa: E402
+from models._internal.walk import walk_filter_op  # noqa: E402
+
+#: (name, questions, forecasts a question): forecastbench, GJP week 1, the 50k scale
+#: benchmark, and a dense shape of hundreds of forecasters a question.
+SHAPES = (
+    ("forecastbench", 578, 8),
+    ("gjp-week1", 14, 230),
+    ("scale-50k", 15_000, 3),
+    ("dense", 200, 250),
+)
+
+
+def _graphs():
+    import pytensor
+    import pytensor.tensor as pt
+
+    q = pt.lvector("q")
+    a, r, v, days = pt.dvectors("a", "r", "v", "days")
+    mu, tau2, g1, g2 = pt.dvectors("mu", "tau2", "g1", "g2")
+    w = pt.dscalar("w")
+    nq = mu.shape[0]
+
+    def per_question(x):
+        return pt.inc_subtensor(pt.zeros(nq)[q], x)
+
+    p, b = per_question(a**2 / v), per_question(a * r / v)
+    c, big_l = per_question(r**2 / v), per_question(pt.log(2 * np.pi * v))
+    tau = pt.sqrt(tau2)
+    mean, var = phi_posterior(p, b, mu, tau)
+    closed = (
+        forecasts_marginal_loglik(p, b, c, big_l, mu, tau, pt.log) + g1 * mean + g2 * var
+    ).sum()
+    ll_w, mean_w, var_w = walk_filter_op()(q, a, r, v, days, mu, tau2, w)
+    walk = (ll_w + g1 * mean_w + g2 * var_w).sum()
+    wrt = [a, r, v, mu, tau2]
+    ins = [q, a, r, v, days, mu, tau2, g1, g2, w]
+    compiled = {}
+    for name, total, extra in (("closed form", closed, []), ("filter", walk, [w])):
+        compiled[name] = pytensor.function(
+            ins, [total, *pytensor.grad(total, wrt + extra)], mode="NUMBA", on_unused_input="ignore"
+        )
+    return compiled
+
+
+def _inputs(n_questions: int, per_question: int, rng: np.random.Generator) -> list:
+    n = n_questions * per_question
+    q = np.repeat(np.arange(n_questions), per_question)
+    days = np.where(np.r_[True, q[1:] != q[:-1]], 0.0, rng.exponential(1.0, n))
+    return [
+        q,
+        np.exp(rng.normal(0, 0.3, n)),
+        rng.normal(0, 1, n),
+        np.exp(rng.normal(0, 0.5, n)),
+        days,
+        rng.normal(0, 1, n_questions),
+        np.exp(rng.normal(0, 0.5, n_questions)),
+        rng.normal(size=n_questions),
+        rng.normal(size=n_questions),
+        np.asarray(0.02),
+    ]
+
+
+def _seconds(f, args: list, repeats: int = 5) -> float:
+    f(*args)  # warm
+    best = np.inf
+    for _ in range(repeats):
+        loops = 0
+        started = time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < 0.2:
+            f(*args)
+            loops += 1
+        best = min(best, elapsed / loops)
+    return best
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    compiled = _graphs()
+    print("value + gradient, best of 5 (ms); baseline: the closed form, same process")
+    for name, nq, per in SHAPES:
+        args = _inputs(nq, per, rng)
+        closed = _seconds(compiled["closed form"], args)
+        walk = _seconds(compiled["filter"], args)
+        print(
+            f"{name:14s} {nq:6d} questions x {per:3d}: closed form {closed * 1e3:7.3f} ms, "
+            f"filter {walk * 1e3:7.3f} ms, ratio {walk / closed:5.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
