@@ -8,13 +8,18 @@ likelihood and the Gaussian of the question's effect given them, weighted into o
 scalar), compiles value and gradient in the NUMBA backend that nutpie uses, and times
 them at the shapes of the shared data sets and of the scale benchmark. Prints one line per
 shape with both times and their ratio (the baseline is the closed form, run in the same
-process).
+process). With ``--fits`` it also fits each shared data set (every forecaster's latest
+forecasts, default settings) with and without the walk (``drift_sd: {sigma: 0.15}``) and
+prints the sampling seconds (compilation excluded), the leapfrog steps a draw and the
+ratio.
 
     .venv/bin/python benchmarks/drift_cost.py
+    .venv/bin/python benchmarks/drift_cost.py --fits
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -102,18 +107,47 @@ def _seconds(f, args: list, repeats: int = 5) -> float:
     return best
 
 
+def _fits() -> None:
+    from models.config import HalfNormalPrior, ModelConfig, QuestionPriors
+    from models.forecast_model import ForecastModel
+    from models.history import read_forecasts_csv, to_forecast_data
+
+    moving = ModelConfig(question=QuestionPriors(drift_sd=HalfNormalPrior(sigma=0.15)))
+    print("one fit at the default settings (sampling only); baseline: without the walk")
+    for name in ("forecastbench-supers-2024-07-21.csv", "gjp-y1-week1.csv"):
+        path = ROOT.parent / "shared" / "data" / name
+        table = read_forecasts_csv(path)
+        data = to_forecast_data(table.latest_per_forecaster())
+        row = []
+        for config in (ModelConfig(), moving):
+            post = ForecastModel(config).fit(data)
+            steps = float(np.asarray(post.posterior["sample_stats"]["n_steps"]).mean())
+            row.append((post.diagnostics.sampling_seconds, steps, post.diagnostics.attempts))
+        (still, s_steps, s_att), (walk, w_steps, w_att) = row
+        print(
+            f"{path.name:40s} without {still:6.1f} s ({s_steps:5.1f} steps a draw, "
+            f"{s_att} attempt(s)), with {walk:6.1f} s ({w_steps:5.1f}, {w_att}), "
+            f"ratio {walk / still:5.2f}"
+        )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fits", action="store_true", help="also fit the shared data sets")
+    options = parser.parse_args()
     rng = np.random.default_rng(0)
     compiled = _graphs()
     print("value + gradient, best of 5 (ms); baseline: the closed form, same process")
     for name, nq, per in SHAPES:
-        args = _inputs(nq, per, rng)
-        closed = _seconds(compiled["closed form"], args)
-        walk = _seconds(compiled["filter"], args)
+        inputs = _inputs(nq, per, rng)
+        closed = _seconds(compiled["closed form"], inputs)
+        walk = _seconds(compiled["filter"], inputs)
         print(
             f"{name:14s} {nq:6d} questions x {per:3d}: closed form {closed * 1e3:7.3f} ms, "
             f"filter {walk * 1e3:7.3f} ms, ratio {walk / closed:5.2f}"
         )
+    if options.fits:
+        _fits()
 
 
 if __name__ == "__main__":

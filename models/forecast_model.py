@@ -129,9 +129,18 @@ WALK_DATA = ("obs_days",)
 
 
 def model_data(config: ModelConfig, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The encoded arrays that a model built with ``config`` has containers for."""
+    """The encoded arrays that a model built with ``config`` has containers for.
+
+    Where questions move, also ``obs_mixable``: the forecasts on questions that may be
+    contentious, the only ones the contentious component's filter needs to run over.
+    """
     absent = CLOSED_FORM_DATA if drift_on(config) else WALK_DATA
-    return {k: v for k, v in arrays.items() if k not in absent}
+    out = {k: v for k, v in arrays.items() if k not in absent}
+    if drift_on(config):
+        admits = config.forecaster.contentious.admits(arrays["question_forecasts"])
+        mixable = admits[arrays["obs_question"]] if mixture_on(config) else []
+        out["obs_mixable"] = np.flatnonzero(mixable).astype(np.int64)
+    return out
 
 
 def sampled_vars(config: ModelConfig) -> list[str]:
@@ -316,7 +325,7 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
 
     qp, fp, ep = config.question, config.forecaster, config.evidence
     nq, ne, ng = structure.questions, structure.forecasters, structure.groups
-    arr = encoded.arrays
+    arr = model_data(config, encoded.arrays)
     coords = {
         QUESTION_DIM: np.arange(nq),
         FORECASTER_DIM: np.arange(ne),
@@ -466,15 +475,28 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
             obs_days = pm.Data("obs_days", arr["obs_days"])
             walk = walk_filter_op()
 
-            def component(k: float) -> Any:
+            def walked(k: float, obs: Any = slice(None)) -> Any:
                 """Per question: log p(forecasts, outcome | component), every forecast's
-                noise variance times ``k``."""
+                noise variance times ``k``, of the forecasts ``obs`` (a question with none
+                there keeps its prior)."""
                 return with_outcome(
-                    *walk(obs_q, a_obs, resid, v_obs * k, obs_days, mu_q, tau_q**2, drift_sd**2)
+                    *walk(
+                        obs_q[obs],
+                        a_obs[obs],
+                        resid[obs],
+                        v_obs[obs] * k,
+                        obs_days[obs],
+                        mu_q,
+                        tau_q**2,
+                        drift_sd**2,
+                    )
                 )
 
-            usual = component(1.0)
-            noisy = component(k2) if mixture_on(config) else usual
+            usual = walked(1.0)
+            noisy = usual
+            if mixture_on(config):
+                # Only questions that may be contentious read it: their forecasts alone.
+                noisy = walked(k2, pm.Data("obs_mixable", arr["obs_mixable"]))
             rest: Any = 0.0
         else:
             prec_obs = 1.0 / v_obs

@@ -26,8 +26,8 @@ previous forecast (0 for its first)::
 
 The pullback (:func:`filter_pullback`) runs the same recursion backwards, from the forward
 pass's stored ``(M, P', S, e)``: a gradient costs about two filter passes, one fused loop
-each, with no graph per forecast (a PyTensor ``scan`` over forecasts costs ten times and
-more: docs/performance.md).
+each, with no graph per forecast (docs/performance.md, "Questions that move": a PyTensor
+``scan`` over forecasts cost ten times and more).
 """
 
 from __future__ import annotations

@@ -164,3 +164,15 @@ def test_instant_updates_of_a_moving_question_agree_with_a_refit(walking_fits):
         assert abs(p_upd - p_refit) < 0.02
         # ...and agreement is not trivial: the answer without the update is far off.
         assert abs(wrong - p_refit) > 0.05
+
+
+def test_a_moving_fit_saves_and_loads_with_its_walk(walking_fits, tmp_path):
+    from models.artifacts import load, save
+
+    data, _, moving, _ = walking_fits
+    back = load(save(moving, tmp_path / "moving.nc"), config=DRIFT, data=data)
+    np.testing.assert_array_equal(back.draws["drift_sd"], moving.draws["drift_sd"])
+    qids = [q.id for q in data.questions[:5]]
+    assert [p.probability for p in back.predict(qids)] == [
+        p.probability for p in moving.predict(qids)
+    ]
