@@ -16,6 +16,10 @@ model) on each and prints the model's scores against the best rule's, as
     .venv/bin/python benchmarks/backtest_drift.py                  # D = 0, 0.01, 0.025
     .venv/bin/python benchmarks/backtest_drift.py --drift 0.025 --seed 1
     .venv/bin/python benchmarks/backtest_drift.py --drift 0.025 --covariance
+    .venv/bin/python benchmarks/backtest_drift.py --walk 0.15     # the model with the walk
+
+``--walk SIGMA`` runs the model with questions that move (``question.drift_sd``, a
+half-normal prior of scale SIGMA; docs/model.md, "Questions that move").
 
 ``--covariance`` fits no model and runs no backtest: it asks which noise structure the
 simulated forecasts show, by maximum likelihood of two Gaussian models of each question's
@@ -127,7 +131,13 @@ def main() -> None:
     ap.add_argument("--drift", type=float, nargs="+", default=[0.0, 0.01, 0.025])
     ap.add_argument("--seed", type=int, default=0, help="seed of the simulation and the folds")
     ap.add_argument("--covariance", action="store_true", help="the noise structures, no backtest")
+    ap.add_argument("--walk", type=float, metavar="SIGMA", help="the model with the walk")
     args = ap.parse_args()
+    config = None
+    if args.walk is not None:
+        from models.config import HalfNormalPrior, ModelConfig, QuestionPriors
+
+        config = ModelConfig(question=QuestionPriors(drift_sd=HalfNormalPrior(sigma=args.walk)))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for drift in args.drift:
@@ -141,7 +151,8 @@ def main() -> None:
                         flush=True,
                     )
                 continue
-            r = run(f"drift {drift}", path, 10**9, args.seed)  # K above every count: all kept
+            # K above every count: all kept.
+            r = run(f"drift {drift}", path, 10**9, args.seed, config)
             rows.append(r)
             print(f"D={drift:<6} ({90 * drift:.2f} over 90 days) | " + result_line(r), flush=True)
     if rows:

@@ -47,7 +47,7 @@ def thinned(table, k: int, seed: int):  # type: ignore[no-untyped-def]
     return latest.take_forecasts(np.sort(np.concatenate(keep)))
 
 
-def run(name: str, path: Path, k: int, seed: int) -> dict:
+def run(name: str, path: Path, k: int, seed: int, config=None) -> dict:  # type: ignore[no-untyped-def]
     from models.aggregators import REFERENCE_RULES
     from models.backtest import (
         aggregator_method,
@@ -61,7 +61,7 @@ def run(name: str, path: Path, k: int, seed: int) -> dict:
     table = thinned(read_forecasts_csv(path), k, seed)
     folds = question_folds(table.resolved_question_ids(), 5, seed)
     methods = {rule: aggregator_method(REFERENCE_RULES[rule]) for rule in REFERENCE_RULES}
-    model = model_method()
+    model = model_method(config)
     methods["model"] = model
     started = time.perf_counter()
     scores = run_reference_backtest(table, folds, methods=methods)
