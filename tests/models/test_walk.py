@@ -31,8 +31,6 @@ def _problem(seed: int, n_questions: int = 3, max_forecasts: int = 6):
     q, seconds = q[order], seconds[order]
     # Interleave the questions (the filter keeps a running state per question).
     by_time = np.argsort(seconds, kind="stable")
-    inv = np.empty_like(by_time)
-    inv[by_time] = np.arange(by_time.size)
     dt = time_steps(q, seconds)
     n = q.size
     terms = {
