@@ -73,8 +73,8 @@ def test_simulation_based_calibration_ranks_are_uniform(moving):
     """SBC (Talts et al. 2018): the rank of the truth among posterior draws is uniform.
 
     ``moving``: questions that move (docs/model.md), with a walk wide enough to matter
-    (prior sd 0.5 a day, forecasts on days 0 to 3): the rank of the truth's value at each
-    question's newest forecast, and of the walk's scale.
+    (``drift_sd`` from a half-normal of scale 1 a day, forecasts on days 0 to 3): also the
+    ranks of the walk's scale and of the open question on the forecast scale.
     """
     rng = np.random.default_rng(7)
     sampler = SamplerSettings(chains=2, tune=300, draws=400, seed=0, retries=0)
@@ -120,5 +120,6 @@ def test_simulation_based_calibration_ranks_are_uniform(moving):
         counts = np.histogram(ranks[name], bins=6, range=(0, n_draws + 1))[0]
         p = stats.chisquare(counts).pvalue
         print(f"SBC {name}: bins {counts.tolist()} p={p:.3f}")
-        # Five or seven tests: 0.01 shared by Bonferroni keeps a false alarm rare.
+        # Five or seven tests at 0.002 each: by Bonferroni, a false alarm in at most 1% or
+        # 1.4% of runs.
         assert p > 0.002, f"ranks of {name} are not uniform: {counts.tolist()}"
