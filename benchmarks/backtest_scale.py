@@ -17,6 +17,7 @@ and after, the fit's diagnostics.
     .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --folds 5
     .venv/bin/python benchmarks/backtest_scale.py --sizes 5000 --target-accept 0.9 --tune 500
     .venv/bin/python benchmarks/backtest_scale.py --sizes 20000 --per-question 200   # dense
+    .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --walk 0.15   # questions move
 """
 
 from __future__ import annotations
@@ -112,13 +113,18 @@ def fold_data(data, k: int, seed: int = 0):
 
 
 def one_size(
-    n_forecasts: int, folds: int, seed: int, overrides: dict, per_question: float | None = None
+    n_forecasts: int,
+    folds: int,
+    seed: int,
+    overrides: dict,
+    per_question: float | None = None,
+    walk: float | None = None,
 ) -> dict:
     import numpy as np
     from scipy.special import expit
 
     from models._internal.memory import release_free_memory, resident_mib
-    from models.config import ModelConfig
+    from models.config import HalfNormalPrior, ModelConfig, QuestionPriors
     from models.forecast_model import (
         COMPILED,
         ForecastModel,
@@ -132,6 +138,8 @@ def one_size(
     n_q = len(data.questions)
     outcome = {r.question_id: r.outcome for r in data.resolutions}
     config = ModelConfig()
+    if walk is not None:  # questions that move (docs/model.md)
+        config = ModelConfig(question=QuestionPriors(drift_sd=HalfNormalPrior(sigma=walk)))
     sampler = config.sampler.with_given(**overrides)
     model = ForecastModel(config)
     fits = []
@@ -230,6 +238,12 @@ def main() -> None:
         type=float,
         help="forecasts a question (default: the target shape's 3.3; 200: a dense survey)",
     )
+    ap.add_argument(
+        "--walk",
+        type=float,
+        metavar="SIGMA",
+        help="the model with questions that move (question.drift_sd, half-normal scale SIGMA)",
+    )
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     overrides = {
@@ -243,7 +257,8 @@ def main() -> None:
         if v is not None
     }
     if args.one:
-        print(json.dumps(one_size(args.one, args.folds, args.seed, overrides, args.per_question)))
+        row = one_size(args.one, args.folds, args.seed, overrides, args.per_question, args.walk)
+        print(json.dumps(row))
         return
     rows = []
     for n in args.sizes:
@@ -251,6 +266,8 @@ def main() -> None:
         cmd += ["--seed", str(args.seed)]
         if args.per_question is not None:
             cmd += ["--per-question", str(args.per_question)]
+        if args.walk is not None:
+            cmd += ["--walk", str(args.walk)]
         for k, v in overrides.items():
             cmd += [f"--{k.replace('_', '-')}", str(v)]
         # The child's stderr passes through: its progress, one line per finished fold.

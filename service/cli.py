@@ -158,6 +158,8 @@ def _print_forecasters(posterior: Any) -> None:
         f"  share of contentious questions {pop['contentious_share']:.2f} "
         "(sparsely forecast questions whose forecasters disagree beyond their usual noise)"
     )
+    if "drift_sd" in pop:  # questions that move (docs/model.md)
+        print(f"  questions' walk {pop['drift_sd']:.3f} log-odds a square-root day (drift_sd)")
     topics = posterior.topic_summary()
     if len(topics) > 1:
         print(

@@ -100,3 +100,24 @@ def test_fit_refuses_a_broken_catalog(tmp_path, capsys):
     (dest / "questions.yaml").write_text("questions: [{id: x}]\n")
     assert main(["fit", "--priors", str(dest)]) == 2
     assert "questions.yaml" in capsys.readouterr().err
+
+
+def test_a_deployment_whose_questions_move_fits_the_catalog_with_the_walk(
+    quick_priors, tmp_path, capsys
+):
+    """`question.drift_sd` set in the priors folder: the catalog (elicitations and evidence
+    spread over months) and a history are fitted with the walk, which the output names."""
+    model = quick_priors / "model.yaml"
+    text = model.read_text()
+    assert "  drift_sd: null" in text
+    model.write_text(text.replace("  drift_sd: null", "  drift_sd: {sigma: 0.15}"))
+    history = str(_history_csv(tmp_path))
+    code = main(["fit", "--priors", str(quick_priors), "--history", history, "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["diagnostics"]["publishable"], payload["diagnostics"]
+    assert payload["population"]["drift_sd"] > 0
+    for q in payload["questions"]:
+        lo, hi = q["interval"]
+        assert 0 < lo < q["probability"] < hi < 1
+    main(["fit", "--priors", str(quick_priors), "--history", history])
+    assert "questions' walk" in capsys.readouterr().out
