@@ -17,9 +17,16 @@ model) on each and prints the model's scores against the best rule's, as
     .venv/bin/python benchmarks/backtest_drift.py --drift 0.025 --seed 1
     .venv/bin/python benchmarks/backtest_drift.py --drift 0.025 --covariance
     .venv/bin/python benchmarks/backtest_drift.py --walk 0.15     # the model with the walk
+    .venv/bin/python benchmarks/backtest_drift.py --walk 0.15 --crowd 1.0 --mood 0.8
 
 ``--walk SIGMA`` runs the model with questions that move (``question.drift_sd``, a
-half-normal prior of scale SIGMA; docs/model.md, "Questions that move").
+half-normal prior of scale SIGMA; docs/model.md, "Questions that move"); ``--crowd SIGMA``
+with a crowd whose error drifts (``question.crowd_drift_sd``).
+
+``--mood SD`` adds to the simulated forecasts a drifting error shared by each question's
+forecasters (the crowd's mood: sd SD at rest, returning to rest in 5 days, an
+Ornstein-Uhlenbeck process in time), which the outcomes do not read. It is drawn from a
+random stream of its own: the questions, forecasters and outcomes are those without it.
 
 ``--covariance`` fits no model and runs no backtest: it asks which noise structure the
 simulated forecasts show, by maximum likelihood of two Gaussian models of each question's
@@ -56,9 +63,13 @@ def simulate_csv(
     forecasters: int = 40,
     per_question: int = 8,
     days: int = 90,
+    mood: float = 0.0,
+    mood_days: float = 5.0,
 ) -> None:
-    """Write a forecasts CSV whose questions' log-odds drift with per-day variance ``drift``."""
+    """Write a forecasts CSV whose questions' log-odds drift with per-day variance ``drift``
+    (and whose crowd's error drifts with sd ``mood`` at rest)."""
     rng = np.random.default_rng(seed)
+    mood_rng = np.random.default_rng([seed, 1])
     alpha = np.exp(rng.normal(0.0, 0.2, forecasters))
     beta = rng.normal(0.0, 0.3, forecasters)
     sigma = 0.2 + np.abs(rng.normal(0.0, 0.6, forecasters))
@@ -69,9 +80,18 @@ def simulate_csv(
         walk = start + np.concatenate([[0.0], np.cumsum(rng.normal(0.0, np.sqrt(drift), days))])
         outcome = int(rng.random() < 1.0 / (1.0 + np.exp(-walk[-1])))
         opened = first + timedelta(days=int(rng.integers(0, 300)))
+        drawn = []
         for e in rng.choice(forecasters, size=per_question, replace=False):
             t = rng.uniform(0.0, days)
-            x = beta[e] + alpha[e] * walk[int(t)] + sigma[e] * rng.normal()
+            drawn.append((e, t, beta[e] + alpha[e] * walk[int(t)] + sigma[e] * rng.normal()))
+        if mood > 0:  # the crowd's shared error at each forecast, in time order
+            drawn.sort(key=lambda row: row[1])
+            d, previous = mood * mood_rng.normal(), drawn[0][1]
+            for i, (e, t, x) in enumerate(drawn):
+                f = np.exp(-(t - previous) / mood_days)
+                d, previous = f * d + mood * np.sqrt(1.0 - f * f) * mood_rng.normal(), t
+                drawn[i] = (e, t, x + alpha[e] * d)
+        for e, t, x in drawn:
             when = (opened + timedelta(days=t)).strftime("%Y-%m-%dT%H:%M:%SZ")
             rows.append([f"q{q}", f"f{e}", f"{1.0 / (1.0 + np.exp(-x)):.4f}", outcome, when])
     with path.open("w", newline="") as handle:
@@ -132,17 +152,23 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of the simulation and the folds")
     ap.add_argument("--covariance", action="store_true", help="the noise structures, no backtest")
     ap.add_argument("--walk", type=float, metavar="SIGMA", help="the model with the walk")
+    ap.add_argument("--crowd", type=float, metavar="SIGMA", help="... with the crowd's drift")
+    ap.add_argument("--mood", type=float, default=0.0, metavar="SD", help="simulate a crowd's mood")
     args = ap.parse_args()
     config = None
-    if args.walk is not None:
+    if args.walk is not None or args.crowd is not None:
         from models.config import HalfNormalPrior, ModelConfig, QuestionPriors
 
-        config = ModelConfig(question=QuestionPriors(drift_sd=HalfNormalPrior(sigma=args.walk)))
+        def prior(sigma: float | None) -> HalfNormalPrior | None:
+            return None if sigma is None else HalfNormalPrior(sigma=sigma)
+
+        question = QuestionPriors(drift_sd=prior(args.walk), crowd_drift_sd=prior(args.crowd))
+        config = ModelConfig(question=question)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for drift in args.drift:
             path = Path(tmp) / f"drift-{drift}.csv"
-            simulate_csv(path, drift, args.seed)
+            simulate_csv(path, drift, args.seed, mood=args.mood)
             if args.covariance:
                 for name, fit in noise_structures(path).items():
                     print(

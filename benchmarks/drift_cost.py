@@ -64,7 +64,7 @@ def _graphs():
     closed = (
         forecasts_marginal_loglik(p, b, c, big_l, mu, tau, pt.log) + g1 * mean + g2 * var
     ).sum()
-    ll_w, mean_w, var_w = walk_filter_op()(q, a, r, v, days, mu, tau2, w)
+    ll_w, mean_w, var_w = walk_filter_op()(q, a, r, v, days, mu, tau2, w, 0.0, 0.5)
     walk = (ll_w + g1 * mean_w + g2 * var_w).sum()
     wrt = [a, r, v, mu, tau2]
     ins = [q, a, r, v, days, mu, tau2, g1, g2, w]

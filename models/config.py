@@ -48,6 +48,15 @@ class QuestionPriors(_Strict):
     #: that move"). None: questions hold still while open, and every forecaster's latest
     #: forecast counts alike however old.
     drift_sd: HalfNormalPrior | None = None
+    #: The crowd's shared error on a question drifting in time, which outcomes do not read:
+    #: the half-normal prior of ``crowd_drift_sd``, its sd at rest on the forecast scale.
+    #: Forecasts made close together share it, so that a crowd whose mood moves around a
+    #: question that stands still is told from a question that moves (docs/model.md,
+    #: "Questions that move"). None: forecasters' errors are independent given the question.
+    crowd_drift_sd: HalfNormalPrior | None = None
+    #: How long the crowd's drift remembers, in days: its correlation between forecasts
+    #: ``t`` days apart is ``exp(-t / crowd_drift_days)``.
+    crowd_drift_days: float = Field(2.0, gt=0)
 
 
 class ContentiousPriors(_Strict):

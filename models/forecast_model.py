@@ -29,7 +29,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,11 +78,13 @@ POPULATION_PARAMETERS = (
     "mu_global",
     "contentious_share",
     "drift_sd",
+    "crowd_drift_sd",
 )
 
 #: Population parameters that only some configurations have: ``drift_sd`` only where
-#: questions move (``question.drift_sd`` set).
-OPTIONAL_PARAMETERS = ("drift_sd",)
+#: questions move (``question.drift_sd`` set), ``crowd_drift_sd`` only where the crowd's
+#: error drifts (``question.crowd_drift_sd`` set).
+OPTIONAL_PARAMETERS = ("drift_sd", "crowd_drift_sd")
 
 #: Variables kept from a fit (the z's of the non-centred parametrisation are not).
 POSTERIOR_VARS = (
@@ -118,8 +120,21 @@ SAMPLED_VARS = tuple(v for v in POSTERIOR_VARS if v not in DRAWN_AFTER)
 
 
 def drift_on(config: ModelConfig) -> bool:
-    """Whether questions move while open under ``config`` (docs/model.md)."""
-    return config.question.drift_sd is not None
+    """Whether the model reads forecasts in time under ``config``: questions that move, or
+    a crowd whose error drifts (docs/model.md, "Questions that move")."""
+    return config.question.drift_sd is not None or config.question.crowd_drift_sd is not None
+
+
+def walk_args(
+    config: ModelConfig, get: Callable[[str], np.ndarray], n: int
+) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """The Kalman filter's ``(w, u, kappa)`` for ``n`` draws: the walk's variance a day, the
+    crowd's drift's variance at rest (None: no crowd drift) and its rate of return a day;
+    ``get(name)`` gives a parameter's draws."""
+    qp = config.question
+    w = get("drift_sd") ** 2 if qp.drift_sd is not None else np.zeros(n)
+    u = get("crowd_drift_sd") ** 2 if qp.crowd_drift_sd is not None else None
+    return w, u, 1.0 / qp.crowd_drift_days
 
 
 #: Data containers that only one form of the model has: the closed form where questions
@@ -145,8 +160,9 @@ def model_data(config: ModelConfig, arrays: dict[str, np.ndarray]) -> dict[str, 
 
 def sampled_vars(config: ModelConfig) -> list[str]:
     """The variables the sampler stores for a model built with ``config``."""
-    absent = () if drift_on(config) else OPTIONAL_PARAMETERS
-    return [v for v in SAMPLED_VARS if v not in absent]
+    qp = config.question
+    absent = {"drift_sd": qp.drift_sd is None, "crowd_drift_sd": qp.crowd_drift_sd is None}
+    return [v for v in SAMPLED_VARS if not absent.get(v, False)]
 
 
 # --------------------------------------------------------------------------------------
@@ -470,8 +486,13 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
             # in time, integrated out by a Kalman filter over each question's forecasts in
             # time order (models/_internal/walk.py); the outcome reads phi at the newest
             # forecast. The filter's log-likelihood is whole (C and L included).
-            assert qp.drift_sd is not None
-            drift_sd = pm.HalfNormal("drift_sd", qp.drift_sd.sigma)
+            drift_sd: Any = 0.0
+            if qp.drift_sd is not None:
+                drift_sd = pm.HalfNormal("drift_sd", qp.drift_sd.sigma)
+            # The crowd's shared error drifts and returns to rest; outcomes do not read it.
+            crowd_sd: Any = 0.0
+            if qp.crowd_drift_sd is not None:
+                crowd_sd = pm.HalfNormal("crowd_drift_sd", qp.crowd_drift_sd.sigma)
             obs_days = pm.Data("obs_days", arr["obs_days"])
             walk = walk_filter_op()
 
@@ -489,6 +510,8 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
                         mu_q,
                         tau_q**2,
                         drift_sd**2,
+                        crowd_sd**2,
+                        1.0 / qp.crowd_drift_days,
                     )
                 )
 
@@ -1121,9 +1144,9 @@ class Posterior:
         q = np.zeros(n, dtype=np.int64)
         days = time_steps(q, times[order])
         v_s = v_s * np.reshape(k, (-1, 1))
-        walk_var = self.draws["drift_sd"] ** 2
+        walk = walk_args(self.config, self.draws.__getitem__, self.n_samples)
         ll, mean, var = filter_draws(
-            q, a_s, m_s - c_s, v_s, days, mu[:, None], tau[:, None] ** 2, walk_var
+            q, a_s, m_s - c_s, v_s, days, mu[:, None], tau[:, None] ** 2, *walk
         )
         return ll[:, 0], mean[:, 0], var[:, 0]
 
@@ -1575,7 +1598,7 @@ def _with_theta(
     kappa_g, eta_g = flat("group_scale"), flat("group_shift")
     share = flat("contentious_share")
     drift = drift_on(config)
-    walk_var = flat("drift_sd") ** 2 if drift else None
+    walk = walk_args(config, flat, n_s) if drift else None
     k2 = config.forecaster.contentious.noise_scale**2
     arr = encoded.arrays
     obs_q, obs_e = arr["obs_question"], arr["obs_forecaster"]
@@ -1619,9 +1642,19 @@ def _with_theta(
         for inflate, sgn in ((1.0, -1.0), (k2, 1.0))[: 1 + mixture_on(config)]:
             # Per question: log p(forecasts), and phi's (or, moving, phi(T)'s) Gaussian.
             if sums is None:
-                assert walk_var is not None
+                assert walk is not None
+                w_s, u_s, rate = walk
                 ll_q, mean, var = filter_draws(
-                    obs_q, a, resid, v * inflate, arr["obs_days"], mu, tau**2, walk_var[s]
+                    obs_q,
+                    a,
+                    resid,
+                    v * inflate,
+                    arr["obs_days"],
+                    mu,
+                    tau**2,
+                    w_s[s],
+                    None if u_s is None else u_s[s],
+                    rate,
                 )
             else:
                 p, b = sums[0] / inflate, sums[1] / inflate

@@ -30,6 +30,8 @@ class Truth:
     contentious: np.ndarray
     #: The daily sd of the questions' walk on the forecast scale (0: they hold still).
     drift_sd: float = 0.0
+    #: The sd at rest of the crowd's drifting error on the forecast scale (0: none).
+    crowd_drift_sd: float = 0.0
     #: The population's discrimination (the given forecasters' geometric mean where
     #: ``alpha`` was given): ``alpha_bar * theta`` is a question on the forecast scale.
     alpha_bar: float = float("nan")
@@ -51,6 +53,7 @@ def simulate(
     w: np.ndarray | None = None,
     contentious_share: float | None = None,
     drift_sd: float | None = None,
+    crowd_drift_sd: float | None = None,
     config: ModelConfig | None = None,
 ) -> tuple[ForecastData, Truth]:
     """Draw a data set from the model.
@@ -110,6 +113,12 @@ def simulate(
         if drift_sd is None:
             drift_sd = abs(float(rng.normal(0, cfg.question.drift_sd.sigma)))
         walk = drift_sd / abar
+    crowd, rate = 0.0, 1.0 / cfg.question.crowd_drift_days
+    if cfg.question.crowd_drift_sd is not None:
+        if crowd_drift_sd is None:
+            crowd_drift_sd = abs(float(rng.normal(0, cfg.question.crowd_drift_sd.sigma)))
+        crowd = crowd_drift_sd / abar
+    timed = walk > 0 or crowd > 0
     if w is None:
         w = np.array(
             [
@@ -151,16 +160,23 @@ def simulate(
             k += 1
             theta_now[q] += w[r] * log_lr
         who = rng.choice(ne, size=min(forecasts_per_question, ne), replace=False)
-        # Where questions move: each forecast's day, then the walk at each, from the first.
-        days, steps = np.zeros(len(who)), np.zeros(len(who))
-        if walk > 0 and len(who):
+        # Where questions move: each forecast's day, then the walk at each, from the first;
+        # where the crowd's error drifts, that error at each (at rest at the first).
+        days, steps, moods = np.zeros(len(who)), np.zeros(len(who)), np.zeros(len(who))
+        if timed and len(who):
             days[:] = rng.uniform(0, 100, len(who)) if n_ev else np.arange(len(who))
             order = np.argsort(days, kind="stable")
             gaps = np.diff(days[order], prepend=days.min())
             steps[order] = np.cumsum(walk * np.sqrt(gaps) * rng.standard_normal(len(who)))
+            if crowd > 0:
+                d = crowd * rng.standard_normal()
+                for i, gap in zip(order, gaps, strict=True):
+                    f = np.exp(-rate * gap)
+                    d = f * d + crowd * np.sqrt(1.0 - f * f) * rng.standard_normal()
+                    moods[i] = d
         for j, e in enumerate(who):
-            step = steps[j]
-            if walk > 0:
+            step = steps[j] + moods[j]
+            if timed:
                 day = float(days[j])
             else:  # (drawn here, as before there was a walk: the same data for a seed)
                 day = float(rng.uniform(0, 100)) if n_ev else float(j)
@@ -179,7 +195,17 @@ def simulate(
     ]
     data = ForecastData(tuple(questions), tuple(forecasts), tuple(evidence), tuple(resolutions))
     truth = Truth(
-        theta, alpha, beta, sigma, w, outcome, theta_now, contentious, drift_sd or 0.0, abar
+        theta,
+        alpha,
+        beta,
+        sigma,
+        w,
+        outcome,
+        theta_now,
+        contentious,
+        drift_sd or 0.0,
+        crowd_drift_sd or 0.0,
+        abar,
     )
     return data, truth
 

@@ -160,6 +160,11 @@ def _print_forecasters(posterior: Any) -> None:
     )
     if "drift_sd" in pop:  # questions that move (docs/model.md)
         print(f"  questions' walk {pop['drift_sd']:.3f} log-odds a square-root day (drift_sd)")
+    if "crowd_drift_sd" in pop:  # the crowd's drifting error (docs/model.md)
+        print(
+            f"  crowd's shared error {pop['crowd_drift_sd']:.3f} log-odds at rest "
+            "(crowd_drift_sd; outcomes do not read it)"
+        )
     topics = posterior.topic_summary()
     if len(topics) > 1:
         print(

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from models._internal.walk import filter_forward, time_steps
 from models.config import HalfNormalPrior, ModelConfig, QuestionPriors, SamplerSettings
 from models.dataset import Evidence, EvidenceEffect, Forecast, ForecastData, Question, Resolution
 from models.forecast_model import ForecastModel, ModelStructure, encode
 from models.simulate import EPOCH
+from tests.models.walk_checks import assert_saves_and_loads, gaussian_by_hand
 
 DRIFT = ModelConfig(question=QuestionPriors(drift_sd=HalfNormalPrior(sigma=0.15)))
 QUICK = SamplerSettings(chains=2, tune=400, draws=400, seed=3, retries=1)
@@ -96,27 +96,8 @@ def test_the_fit_learns_the_walk_and_tracks_where_questions_stand_now(walking_fi
 def test_the_filter_in_the_fit_equals_the_instant_updates_gaussian(walking_fits):
     """`_gaussian` (instant updates) is the model's filter: check one question by hand."""
     data, _, moving, _ = walking_fits
-    qid = data.questions[50].id
-    j = moving._positions[qid]
-    g = moving._group_of(j)
-    mu, tau = moving.draws["mu_group_phi"][:, g], moving.draws["tau_phi"][:, g]
-    rng = np.random.default_rng(0)
-    mine = sorted((f for f in data.forecasts if f.question_id == qid), key=lambda f: f.created_at)
-    stated = [moving._stated(f, rng) for f in mine]
-    ll, mean, var = moving._gaussian(stated, 1.0, mu, tau)
-    d = 7  # one draw, by hand
-    seconds = np.array([s[4] for s in stated])
-    want = filter_forward(
-        np.zeros(len(mine), dtype=np.int64),
-        np.array([s[0][d] for s in stated]),
-        np.array([s[3] - s[1][d] for s in stated]),
-        np.array([s[2][d] for s in stated]),
-        time_steps(np.zeros(len(mine), dtype=np.int64), seconds),
-        mu[d : d + 1],
-        tau[d : d + 1] ** 2,
-        float(moving.draws["drift_sd"][d] ** 2),
-    )
-    assert (ll[d], mean[d], var[d]) == pytest.approx(tuple(x[0] for x in want), rel=1e-10)
+    got, want = gaussian_by_hand(moving, data, data.questions[50].id, d=7)
+    assert got == pytest.approx(want, rel=1e-10)
 
 
 @pytest.mark.slow
@@ -167,12 +148,5 @@ def test_instant_updates_of_a_moving_question_agree_with_a_refit(walking_fits):
 
 
 def test_a_moving_fit_saves_and_loads_with_its_walk(walking_fits, tmp_path):
-    from models.artifacts import load, save
-
     data, _, moving, _ = walking_fits
-    back = load(save(moving, tmp_path / "moving.nc"), config=DRIFT, data=data)
-    np.testing.assert_array_equal(back.draws["drift_sd"], moving.draws["drift_sd"])
-    qids = [q.id for q in data.questions[:5]]
-    assert [p.probability for p in back.predict(qids)] == [
-        p.probability for p in moving.predict(qids)
-    ]
+    assert_saves_and_loads(moving, data, DRIFT, "drift_sd", tmp_path)

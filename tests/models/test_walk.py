@@ -43,8 +43,9 @@ def _problem(seed: int, n_questions: int = 3, max_forecasts: int = 6):
     return q, seconds, dt, terms, by_time
 
 
-def _dense(q, seconds, terms, w):
-    """log N(r; a mu, K) per question, with K the walk's covariance, and phi(T)'s moments."""
+def _dense(q, seconds, terms, w, u=0.0, kappa=0.0):
+    """log N(r; a mu, K) per question, with K the covariance of the walk and the crowd's
+    drift, and phi(T)'s moments."""
     nq = terms["mu"].size
     ll, mean, var = np.zeros(nq), terms["mu"].copy(), terms["tau2"].copy()
     for j in range(nq):
@@ -55,7 +56,9 @@ def _dense(q, seconds, terms, w):
         days = (seconds[idx] - seconds[idx].min()) / DAY
         # phi(t) = phi(t0) + W(t - t0): cov = tau2 + w min(s, t).
         cov_phi = terms["tau2"][j] + w * np.minimum.outer(days, days)
-        cov = np.outer(a, a) * cov_phi + np.diag(v)
+        # d: at rest from the first forecast, cov = u exp(-kappa |s - t|).
+        cov_d = u * np.exp(-kappa * np.abs(np.subtract.outer(days, days)))
+        cov = np.outer(a, a) * (cov_phi + cov_d) + np.diag(v)
         ll[j] = stats.multivariate_normal.logpdf(r, a * terms["mu"][j], cov)
         # phi(T), T the newest forecast: covariance with the forecasts is a * cov_phi[:, last].
         last = int(np.argmax(days))
@@ -66,24 +69,32 @@ def _dense(q, seconds, terms, w):
     return ll, mean, var
 
 
+#: (w, u, kappa): the walk alone, the crowd's drift alone, both, and a drift that never
+#: returns (a shared error per question).
+WALKS = [(0.0, 0.0, 0.0), (0.04, 0.0, 0.0), (0.5, 0.0, 0.0), (0.0, 0.3, 0.2), (0.05, 0.8, 1.5)]
+WALKS += [(0.02, 0.4, 0.0)]
+
+
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("w", [0.0, 0.04, 0.5])
-def test_filter_matches_dense_gaussian(seed, w):
+@pytest.mark.parametrize(("w", "u", "kappa"), WALKS)
+def test_filter_matches_dense_gaussian(seed, w, u, kappa):
     q, seconds, dt, t, by_time = _problem(seed)
-    want = _dense(q, seconds, t, w)
-    got = filter_forward(q, t["a"], t["r"], t["v"], dt, t["mu"], t["tau2"], w)
+    want = _dense(q, seconds, t, w, u, kappa)
+    got = filter_forward(q, t["a"], t["r"], t["v"], dt, t["mu"], t["tau2"], w, u, kappa)
     for g, e in zip(got, want, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-10)
     # Questions interleaved in time give the same (the state is per question).
     s = by_time
-    inter = filter_forward(q[s], t["a"][s], t["r"][s], t["v"][s], dt[s], t["mu"], t["tau2"], w)
+    inter = filter_forward(
+        q[s], t["a"][s], t["r"][s], t["v"][s], dt[s], t["mu"], t["tau2"], w, u, kappa
+    )
     for g, e in zip(inter, want, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-10)
 
 
 def test_filter_without_drift_is_the_closed_form():
     q, _, dt, t, _ = _problem(7, n_questions=4)
-    ll, mean, var = filter_forward(q, t["a"], t["r"], t["v"], dt, t["mu"], t["tau2"], 0.0)
+    ll, mean, var = filter_forward(q, t["a"], t["r"], t["v"], dt, t["mu"], t["tau2"], 0.0, 0, 0)
     nq = t["mu"].size
 
     def per_q(x):
@@ -108,26 +119,47 @@ def test_drift_discounts_old_forecasts():
     r = np.array([-2.0, 1.0])
     dt = np.array([0.0, 10.0])
     mu, tau2 = np.array([0.0]), np.array([4.0])
-    still = filter_forward(q, a, r, v, dt, mu, tau2, 0.0)[1][0]
-    moving = filter_forward(q, a, r, v, dt, mu, tau2, 0.3)[1][0]
+    still = filter_forward(q, a, r, v, dt, mu, tau2, 0.0, 0.0, 0.0)[1][0]
+    moving = filter_forward(q, a, r, v, dt, mu, tau2, 0.3, 0.0, 0.0)[1][0]
     assert still == pytest.approx(-0.5, abs=0.05)  # the average of the two
     assert moving > 0.5  # mostly the newer
+    # The crowd's drift alone (no walk) averages them again (shrunk a little more to the
+    # prior's 0 by the extra noise), less surely than without it.
+    _, mean_d, var_d = filter_forward(q, a, r, v, dt, mu, tau2, 0.0, 1.0, 0.5)
+    assert -0.5 < mean_d[0] < -0.35
+    _, _, var_0 = filter_forward(q, a, r, v, dt, mu, tau2, 0.0, 0.0, 0.0)
+    assert var_d[0] > var_0[0] + 0.3
+
+
+def test_the_crowds_drift_discounts_forecasts_of_one_day():
+    """Ten forecasts on one day and one ten days later, disagreeing: with no drift the ten
+    outweigh the one; with the crowd's drift (shared by forecasts of one day) the question
+    sits nearer halfway, as the ten share one error."""
+    q = np.zeros(11, dtype=np.int64)
+    a, v = np.ones(11), np.full(11, 0.5)
+    r = np.r_[np.full(10, -2.0), 1.0]
+    dt = np.r_[np.zeros(10), 10.0]
+    mu, tau2 = np.array([0.0]), np.array([4.0])
+    still = filter_forward(q, a, r, v, dt, mu, tau2, 0.0, 0.0, 0.0)[1][0]
+    crowd = filter_forward(q, a, r, v, dt, mu, tau2, 0.0, 1.0, 1.0)[1][0]
+    assert still < -1.6
+    assert -1.0 < crowd < 0.0
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_pullback_matches_finite_differences(seed):
+@pytest.mark.parametrize(("w", "u", "kappa"), [(0.07, 0.0, 0.0), (0.07, 0.6, 0.3), (0.0, 0.5, 2.0)])
+def test_pullback_matches_finite_differences(seed, w, u, kappa):
     q, _, dt, t, _ = _problem(seed + 10, max_forecasts=5)
-    w = 0.07
     rng = np.random.default_rng(seed)
     nq = t["mu"].size
     g_ll, g_mean, g_var = rng.normal(size=nq), rng.normal(size=nq), rng.normal(size=nq)
 
-    def objective(a, r, v, mu, tau2, w_):
-        ll, mean, var = filter_forward(q, a, r, v, dt, mu, tau2, w_)
+    def objective(a, r, v, mu, tau2, w_, u_=u, kappa_=kappa):
+        ll, mean, var = filter_forward(q, a, r, v, dt, mu, tau2, w_, u_, kappa_)
         return float(g_ll @ ll + g_mean @ mean + g_var @ var)
 
     args = [t["a"], t["r"], t["v"], t["mu"], t["tau2"]]
-    grads = filter_pullback(q, *args[:3], dt, *args[3:], w, g_ll, g_mean, g_var)
+    grads = filter_pullback(q, *args[:3], dt, *args[3:], w, u, kappa, g_ll, g_mean, g_var)
     h = 1e-6
     for k, (x, g) in enumerate(zip(args, grads[:5], strict=True)):
         for i in range(x.size):
@@ -139,6 +171,14 @@ def test_pullback_matches_finite_differences(seed):
             assert g[i] == pytest.approx(numeric, rel=1e-5, abs=1e-6), (k, i)
     numeric_w = (objective(*args, w + h) - objective(*args, w - h)) / (2 * h)
     assert grads[5] == pytest.approx(numeric_w, rel=1e-5, abs=1e-6)
+    numeric_u = (objective(*args, w, u + h) - objective(*args, w, u - h)) / (2 * h)
+    assert grads[6] == pytest.approx(numeric_u, rel=1e-5, abs=1e-6)
+    if u > 0:  # kappa acts only through the crowd's drift
+        numeric_k = (objective(*args, w, u, kappa + h) - objective(*args, w, u, kappa - h)) / (
+            2 * h
+        )
+        assert grads[7] == pytest.approx(numeric_k, rel=1e-5, abs=1e-6)
+        assert abs(grads[7]) > 1e-4
 
 
 def test_filter_draws_is_filter_forward_per_draw():
@@ -151,9 +191,10 @@ def test_filter_draws_is_filter_forward_per_draw():
     mu = t["mu"] + rng.normal(0, 0.1, (k, t["mu"].size))
     tau2 = t["tau2"] * np.exp(rng.normal(0, 0.1, (k, t["mu"].size)))
     w = np.exp(rng.normal(-3, 0.5, k))
-    ll, mean, var = filter_draws(q, a, r, v, dt, mu, tau2, w)
+    u = np.exp(rng.normal(-1, 0.5, k))
+    ll, mean, var = filter_draws(q, a, r, v, dt, mu, tau2, w, u, 0.4)
     for d in range(k):
-        want = filter_forward(q, a[d], r[d], v[d], dt, mu[d], tau2[d], w[d])
+        want = filter_forward(q, a[d], r[d], v[d], dt, mu[d], tau2[d], w[d], u[d], 0.4)
         for got, e in zip((ll[d], mean[d], var[d]), want, strict=True):
             np.testing.assert_allclose(got, e, rtol=1e-12)
 
@@ -176,17 +217,19 @@ def test_op_value_and_gradient(mode):
     nq = t["mu"].size
     g_ll, g_mean, g_var = rng.normal(size=nq), rng.normal(size=nq), rng.normal(size=nq)
     a, r, v = pt.dvector("a"), pt.dvector("r"), pt.dvector("v")
-    mu, tau2, w = pt.dvector("mu"), pt.dvector("tau2"), pt.dscalar("w")
-    ll, mean, var = walk_filter_op()(q, a, r, v, dt, mu, tau2, w)
+    mu, tau2 = pt.dvector("mu"), pt.dvector("tau2")
+    w, u, kappa = pt.dscalar("w"), pt.dscalar("u"), pt.dscalar("kappa")
+    ll, mean, var = walk_filter_op()(q, a, r, v, dt, mu, tau2, w, u, kappa)
     total = (g_ll * ll).sum() + (g_mean * mean).sum() + (g_var * var).sum()
-    inputs = [a, r, v, mu, tau2, w]
+    inputs = [a, r, v, mu, tau2, w, u, kappa]
     f = pytensor.function(inputs, [total, *pytensor.grad(total, inputs)], mode=mode)
-    values = [t["a"], t["r"], t["v"], t["mu"], t["tau2"], 0.05]
+    scalars = (0.05, 0.3, 0.7)
+    values = [t["a"], t["r"], t["v"], t["mu"], t["tau2"], *scalars]
     out = f(*values)
-    want = filter_forward(q, t["a"], t["r"], t["v"], dt, t["mu"], t["tau2"], 0.05)
+    want = filter_forward(q, t["a"], t["r"], t["v"], dt, t["mu"], t["tau2"], *scalars)
     assert out[0] == pytest.approx(g_ll @ want[0] + g_mean @ want[1] + g_var @ want[2])
     grads = filter_pullback(
-        q, t["a"], t["r"], t["v"], dt, t["mu"], t["tau2"], 0.05, g_ll, g_mean, g_var
+        q, t["a"], t["r"], t["v"], dt, t["mu"], t["tau2"], *scalars, g_ll, g_mean, g_var
     )
     for got, e in zip(out[1:], grads, strict=True):
         np.testing.assert_allclose(got, e, rtol=1e-10)
@@ -198,13 +241,14 @@ def test_op_verify_grad_with_one_output_unused():
     q, _, dt, t, _ = _problem(6)
     op = walk_filter_op()
 
-    def f(a, r, v, mu, tau2, w):
-        ll, mean, _ = op(q, a, r, v, dt, mu, tau2, w)
+    def f(a, r, v, mu, tau2, w, u, kappa):
+        ll, mean, _ = op(q, a, r, v, dt, mu, tau2, w, u, kappa)
         return ll.sum() + (mean**2).sum()
 
+    scalars = [np.asarray(0.05), np.asarray(0.4), np.asarray(0.6)]
     verify_grad(
         f,
-        [t["a"], t["r"], t["v"], t["mu"], t["tau2"], np.asarray(0.05)],
+        [t["a"], t["r"], t["v"], t["mu"], t["tau2"], *scalars],
         rng=np.random.default_rng(0),
         abs_tol=1e-6,
         rel_tol=1e-6,

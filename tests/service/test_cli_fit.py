@@ -105,19 +105,23 @@ def test_fit_refuses_a_broken_catalog(tmp_path, capsys):
 def test_a_deployment_whose_questions_move_fits_the_catalog_with_the_walk(
     quick_priors, tmp_path, capsys
 ):
-    """`question.drift_sd` set in the priors folder: the catalog (elicitations and evidence
-    spread over months) and a history are fitted with the walk, which the output names."""
+    """`question.drift_sd` and `crowd_drift_sd` set in the priors folder: the catalog
+    (elicitations and evidence spread over months) and a history are fitted with the walk
+    and the crowd's drift, which the output names."""
     model = quick_priors / "model.yaml"
     text = model.read_text()
-    assert "  drift_sd: null" in text
-    model.write_text(text.replace("  drift_sd: null", "  drift_sd: {sigma: 0.15}"))
+    assert "  drift_sd: null" in text and "  crowd_drift_sd: null" in text
+    text = text.replace("  drift_sd: null", "  drift_sd: {sigma: 0.15}")
+    model.write_text(text.replace("  crowd_drift_sd: null", "  crowd_drift_sd: {sigma: 1.0}"))
     history = str(_history_csv(tmp_path))
     code = main(["fit", "--priors", str(quick_priors), "--history", history, "--json"])
     payload = json.loads(capsys.readouterr().out)
     assert code == 0 and payload["diagnostics"]["publishable"], payload["diagnostics"]
     assert payload["population"]["drift_sd"] > 0
+    assert payload["population"]["crowd_drift_sd"] > 0
     for q in payload["questions"]:
         lo, hi = q["interval"]
         assert 0 < lo < q["probability"] < hi < 1
     main(["fit", "--priors", str(quick_priors), "--history", history])
-    assert "questions' walk" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "questions' walk" in out and "crowd's shared error" in out
