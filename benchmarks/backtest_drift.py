@@ -1,7 +1,8 @@
 """Does the model keep its lead when questions move while forecasters forecast them?
 
-The model reads each forecaster's latest forecast on a question as a measurement of the
-question's one log-odds, however old it is; a recency-weighted median (the reference rule
+The closed-form model (``--model still``) reads each forecaster's latest forecast on a
+question as a measurement of the question's one log-odds, however old it is; the default
+reads it at its time (docs/model.md, "Questions that move"); a recency-weighted median (the reference rule
 in the style of Metaculus's community prediction) trusts the newest forecasts most. The
 shared data sets cannot tell which is right: forecastbench's forecasts were all made on
 one day, GJP week 1's within eight days. This script simulates forecasts CSVs (no real
@@ -16,12 +17,12 @@ model) on each and prints the model's scores against the best rule's, as
     .venv/bin/python benchmarks/backtest_drift.py                  # D = 0, 0.01, 0.025
     .venv/bin/python benchmarks/backtest_drift.py --drift 0.025 --seed 1
     .venv/bin/python benchmarks/backtest_drift.py --drift 0.025 --covariance
-    .venv/bin/python benchmarks/backtest_drift.py --walk 0.15     # the model with the walk
-    .venv/bin/python benchmarks/backtest_drift.py --walk 0.15 --crowd 1.0 --mood 0.8
+    .venv/bin/python benchmarks/backtest_drift.py --model still   # the closed form
+    .venv/bin/python benchmarks/backtest_drift.py --model walk --mood 0.8
 
-``--walk SIGMA`` runs the model with questions that move (``question.drift_sd``, a
-half-normal prior of scale SIGMA; docs/model.md, "Questions that move"); ``--crowd SIGMA``
-with a crowd whose error drifts (``question.crowd_drift_sd``).
+``--model`` picks the model (docs/model.md, "Questions that move"): ``both`` (the default
+model: questions that move and a crowd whose error drifts), ``walk`` (questions that move,
+no crowd drift), ``crowd`` (the crowd's drift alone), ``still`` (neither: the closed form).
 
 ``--mood SD`` adds to the simulated forecasts a drifting error shared by each question's
 forecasters (the crowd's mood: sd SD at rest, returning to rest in 5 days, an
@@ -151,19 +152,18 @@ def main() -> None:
     ap.add_argument("--drift", type=float, nargs="+", default=[0.0, 0.01, 0.025])
     ap.add_argument("--seed", type=int, default=0, help="seed of the simulation and the folds")
     ap.add_argument("--covariance", action="store_true", help="the noise structures, no backtest")
-    ap.add_argument("--walk", type=float, metavar="SIGMA", help="the model with the walk")
-    ap.add_argument("--crowd", type=float, metavar="SIGMA", help="... with the crowd's drift")
+    ap.add_argument("--model", choices=["both", "walk", "crowd", "still"], default="both")
     ap.add_argument("--mood", type=float, default=0.0, metavar="SD", help="simulate a crowd's mood")
     args = ap.parse_args()
-    config = None
-    if args.walk is not None or args.crowd is not None:
-        from models.config import HalfNormalPrior, ModelConfig, QuestionPriors
+    from models.config import ModelConfig
 
-        def prior(sigma: float | None) -> HalfNormalPrior | None:
-            return None if sigma is None else HalfNormalPrior(sigma=sigma)
-
-        question = QuestionPriors(drift_sd=prior(args.walk), crowd_drift_sd=prior(args.crowd))
-        config = ModelConfig(question=question)
+    config = ModelConfig()
+    off = {"both": {}, "walk": {"crowd_drift_sd": None}, "crowd": {"drift_sd": None}}
+    if args.model == "still":
+        config = config.held_still()
+    else:
+        question = config.question.model_copy(update=off[args.model])
+        config = config.model_copy(update={"question": question})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for drift in args.drift:

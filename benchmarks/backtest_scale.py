@@ -17,7 +17,7 @@ and after, the fit's diagnostics.
     .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --folds 5
     .venv/bin/python benchmarks/backtest_scale.py --sizes 5000 --target-accept 0.9 --tune 500
     .venv/bin/python benchmarks/backtest_scale.py --sizes 20000 --per-question 200   # dense
-    .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --walk 0.15   # questions move
+    .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --still   # the closed form
 """
 
 from __future__ import annotations
@@ -118,13 +118,13 @@ def one_size(
     seed: int,
     overrides: dict,
     per_question: float | None = None,
-    walk: float | None = None,
+    still: bool = False,
 ) -> dict:
     import numpy as np
     from scipy.special import expit
 
     from models._internal.memory import release_free_memory, resident_mib
-    from models.config import HalfNormalPrior, ModelConfig, QuestionPriors
+    from models.config import ModelConfig
     from models.forecast_model import (
         COMPILED,
         ForecastModel,
@@ -137,9 +137,9 @@ def one_size(
     data, sim_seconds = shaped_data(n_forecasts, seed, per_question)
     n_q = len(data.questions)
     outcome = {r.question_id: r.outcome for r in data.resolutions}
-    config = ModelConfig()
-    if walk is not None:  # questions that move (docs/model.md)
-        config = ModelConfig(question=QuestionPriors(drift_sd=HalfNormalPrior(sigma=walk)))
+    config = ModelConfig()  # with the walk and the crowd's drift (docs/model.md)
+    if still:  # questions that hold still: the closed form
+        config = config.held_still()
     sampler = config.sampler.with_given(**overrides)
     model = ForecastModel(config)
     fits = []
@@ -239,10 +239,9 @@ def main() -> None:
         help="forecasts a question (default: the target shape's 3.3; 200: a dense survey)",
     )
     ap.add_argument(
-        "--walk",
-        type=float,
-        metavar="SIGMA",
-        help="the model with questions that move (question.drift_sd, half-normal scale SIGMA)",
+        "--still",
+        action="store_true",
+        help="the model with questions that hold still (no walk, no crowd drift: closed form)",
     )
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -257,7 +256,7 @@ def main() -> None:
         if v is not None
     }
     if args.one:
-        row = one_size(args.one, args.folds, args.seed, overrides, args.per_question, args.walk)
+        row = one_size(args.one, args.folds, args.seed, overrides, args.per_question, args.still)
         print(json.dumps(row))
         return
     rows = []
@@ -266,8 +265,8 @@ def main() -> None:
         cmd += ["--seed", str(args.seed)]
         if args.per_question is not None:
             cmd += ["--per-question", str(args.per_question)]
-        if args.walk is not None:
-            cmd += ["--walk", str(args.walk)]
+        if args.still:
+            cmd += ["--still"]
         for k, v in overrides.items():
             cmd += [f"--{k.replace('_', '-')}", str(v)]
         # The child's stderr passes through: its progress, one line per finished fold.

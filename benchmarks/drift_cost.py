@@ -1,6 +1,6 @@
 """What questions that move cost a gradient: the Kalman filter against the closed form.
 
-With ``question.drift_sd`` set, the model integrates each question's effect out with a
+With ``question.drift_sd`` or ``crowd_drift_sd`` set (the defaults), the model integrates each question's effect out with a
 Kalman filter over its forecasts in time order (``models/_internal/walk.py``) instead of
 the closed-form per-question sums (``models/_internal/marginal.py``). This script builds
 both as PyTensor graphs of the same quantities (per question: the forecasts' log marginal
@@ -9,8 +9,8 @@ scalar), compiles value and gradient in the NUMBA backend that nutpie uses, and 
 them at the shapes of the shared data sets and of the scale benchmark. Prints one line per
 shape with both times and their ratio (the baseline is the closed form, run in the same
 process). With ``--fits`` it also fits each shared data set (every forecaster's latest
-forecasts, default settings) with and without the walk (``drift_sd: {sigma: 0.15}``) and
-prints the sampling seconds (compilation excluded), the leapfrog steps a draw and the
+forecasts, default settings) with the walk and the crowd's drift (the defaults) and without
+them (``ModelConfig().held_still()``) and prints the sampling seconds (compilation excluded), the leapfrog steps a draw and the
 ratio.
 
     .venv/bin/python benchmarks/drift_cost.py
@@ -108,18 +108,21 @@ def _seconds(f, args: list, repeats: int = 5) -> float:
 
 
 def _fits() -> None:
-    from models.config import HalfNormalPrior, ModelConfig, QuestionPriors
+    from models.config import ModelConfig
     from models.forecast_model import ForecastModel
     from models.history import read_forecasts_csv, to_forecast_data
 
-    moving = ModelConfig(question=QuestionPriors(drift_sd=HalfNormalPrior(sigma=0.15)))
-    print("one fit at the default settings (sampling only); baseline: without the walk")
+    moving = ModelConfig()  # the default: the walk and the crowd's drift
+    print(
+        "one fit at the default settings (sampling only), with the walk and the crowd's "
+        "drift; baseline: without them (ModelConfig().held_still())"
+    )
     for name in ("forecastbench-supers-2024-07-21.csv", "gjp-y1-week1.csv"):
         path = ROOT.parent / "shared" / "data" / name
         table = read_forecasts_csv(path)
         data = to_forecast_data(table.latest_per_forecaster())
         row = []
-        for config in (ModelConfig(), moving):
+        for config in (ModelConfig().held_still(), moving):
             post = ForecastModel(config).fit(data)
             steps = float(np.asarray(post.posterior["sample_stats"]["n_steps"]).mean())
             row.append((post.diagnostics.sampling_seconds, steps, post.diagnostics.attempts))

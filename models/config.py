@@ -47,13 +47,13 @@ class QuestionPriors(_Strict):
     #: scale), so that an old forecast counts less than a new one (docs/model.md, "Questions
     #: that move"). None: questions hold still while open, and every forecaster's latest
     #: forecast counts alike however old.
-    drift_sd: HalfNormalPrior | None = None
+    drift_sd: HalfNormalPrior | None = HalfNormalPrior(sigma=0.15)
     #: The crowd's shared error on a question drifting in time, which outcomes do not read:
     #: the half-normal prior of ``crowd_drift_sd``, its sd at rest on the forecast scale.
     #: Forecasts made close together share it, so that a crowd whose mood moves around a
     #: question that stands still is told from a question that moves (docs/model.md,
     #: "Questions that move"). None: forecasters' errors are independent given the question.
-    crowd_drift_sd: HalfNormalPrior | None = None
+    crowd_drift_sd: HalfNormalPrior | None = HalfNormalPrior(sigma=1.0)
     #: How long the crowd's drift remembers, in days: its correlation between forecasts
     #: ``t`` days apart is ``exp(-t / crowd_drift_days)``.
     crowd_drift_days: float = Field(2.0, gt=0)
@@ -188,6 +188,13 @@ class ModelConfig(_Strict):
     publish: PublishCriteria = PublishCriteria()
     #: probabilities are clipped to [eps, 1 - eps] before taking log-odds.
     probability_eps: float = Field(PROB_EPS, gt=0, lt=0.5)
+
+    def held_still(self) -> ModelConfig:
+        """This config with questions that hold still and a crowd whose errors do not drift
+        (``question.drift_sd`` and ``crowd_drift_sd`` None): the closed-form model, which
+        reads every forecast as if made now."""
+        question = self.question.model_copy(update={"drift_sd": None, "crowd_drift_sd": None})
+        return self.model_copy(update={"question": question})
 
     def content_hash(self) -> str:
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

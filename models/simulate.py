@@ -58,7 +58,8 @@ def simulate(
 ) -> tuple[ForecastData, Truth]:
     """Draw a data set from the model.
 
-    Parameters not given are drawn from the priors of ``config`` (``contentious_share``
+    Parameters not given are drawn from the priors of ``config`` (default: the default
+    priors with questions that hold still and no crowd drift; ``contentious_share``
     too: each question is contentious with that probability). Each question gets
     ``forecasts_per_question`` forecasts from distinct random forecasters, half before and
     half after its evidence (if any), and the first ``n_resolved`` questions are resolved
@@ -75,7 +76,7 @@ def simulate(
     -------
     (ForecastData, Truth)
     """
-    cfg = config or ModelConfig()
+    cfg = config or ModelConfig().held_still()
     qp, fp = cfg.question, cfg.forecaster
     nq, ne, ng = n_questions, n_forecasters, n_groups
     n_resolved = nq if n_resolved is None else n_resolved

@@ -77,7 +77,10 @@ def _case(config: ModelConfig):
 
 @pytest.fixture(scope="module")
 def case():
-    return _case(ModelConfig())
+    # The brute force reads forecasts as independent given the question: the model whose
+    # questions hold still (the mixture is the same with the walk: tests/models/test_walk.py
+    # checks the filter it then integrates with).
+    return _case(ModelConfig().held_still())
 
 
 def _brute_force(config: ModelConfig, values: dict, question: str) -> tuple[float, float, float]:
@@ -173,7 +176,9 @@ def test_drawn_components_and_question_effects_follow_their_posterior(case):
 
 
 def test_noise_scale_one_switches_the_mixture_off():
-    config = ModelConfig.model_validate({"forecaster": {"contentious": {"noise_scale": 1.0}}})
+    config = ModelConfig.model_validate(
+        {"forecaster": {"contentious": {"noise_scale": 1.0}}}
+    ).held_still()
     assert not mixture_on(config) and mixture_on(ModelConfig())
     off = _case(config)
     _, _, _, _, values, term = off

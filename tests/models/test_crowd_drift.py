@@ -15,12 +15,9 @@ from models.forecast_model import ForecastModel
 from models.simulate import EPOCH, realistic_forecasters, simulate
 from tests.models.walk_checks import assert_saves_and_loads, gaussian_by_hand
 
-WALK = QuestionPriors(drift_sd=HalfNormalPrior(sigma=0.15))
-BOTH = ModelConfig(
-    question=QuestionPriors(
-        drift_sd=HalfNormalPrior(sigma=0.15), crowd_drift_sd=HalfNormalPrior(sigma=1.0)
-    )
-)
+WALK = QuestionPriors(drift_sd=HalfNormalPrior(sigma=0.15), crowd_drift_sd=None)
+#: The defaults: the walk and the crowd's drift.
+BOTH = ModelConfig()
 QUICK = SamplerSettings(chains=2, tune=400, draws=400, seed=3, retries=1)
 CROWD_SD, CROWD_DAYS = 0.8, 2.0
 
@@ -120,7 +117,9 @@ def test_a_fit_with_a_drifting_crowd_saves_and_loads(moody_fits, tmp_path):
 def test_simulate_draws_the_crowds_drift_and_leaves_the_rest_alone():
     kw = {"n_questions": 30, "n_forecasters": 12, "forecasts_per_question": 8}
     kw.update(realistic_forecasters(np.random.default_rng(5), 12))
-    crowd = ModelConfig(question=QuestionPriors(crowd_drift_sd=HalfNormalPrior(sigma=1.0)))
+    crowd = ModelConfig(
+        question=QuestionPriors(drift_sd=None, crowd_drift_sd=HalfNormalPrior(sigma=1.0))
+    )
     drifting, truth = simulate(np.random.default_rng(4), crowd_drift_sd=2.0, config=crowd, **kw)
     still, truth_still = simulate(np.random.default_rng(4), crowd_drift_sd=0.0, config=crowd, **kw)
     assert truth.crowd_drift_sd == 2.0 and truth_still.crowd_drift_sd == 0.0
@@ -139,7 +138,8 @@ def test_simulate_draws_the_crowds_drift_and_leaves_the_rest_alone():
 
     # ...but the forecasts do: they scatter more.
     assert spread(drifting) > spread(still) + 0.3
-    # A config without the crowd's drift draws as before it existed.
+    # A config without the crowd's drift draws as before it existed (and that is the
+    # default of simulate: questions that hold still).
     plain, _ = simulate(np.random.default_rng(4), **kw)
-    again, _ = simulate(np.random.default_rng(4), config=ModelConfig(), **kw)
+    again, _ = simulate(np.random.default_rng(4), config=ModelConfig().held_still(), **kw)
     assert plain.forecasts == again.forecasts

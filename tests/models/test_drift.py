@@ -15,7 +15,10 @@ from models.forecast_model import ForecastModel, ModelStructure, encode
 from models.simulate import EPOCH
 from tests.models.walk_checks import assert_saves_and_loads, gaussian_by_hand
 
-DRIFT = ModelConfig(question=QuestionPriors(drift_sd=HalfNormalPrior(sigma=0.15)))
+#: The walk alone (the crowd's drift: tests/models/test_crowd_drift.py).
+DRIFT = ModelConfig(
+    question=QuestionPriors(drift_sd=HalfNormalPrior(sigma=0.15), crowd_drift_sd=None)
+)
 QUICK = SamplerSettings(chains=2, tune=400, draws=400, seed=3, retries=1)
 
 
@@ -52,7 +55,7 @@ def _walking(seed: int, n_questions: int = 60, drift_sd: float = 0.25, days: int
 def walking_fits():
     data, finals = _walking(0)
     moving = ForecastModel(DRIFT).fit(data, sampler=QUICK)
-    still = ForecastModel().fit(data, sampler=QUICK)
+    still = ForecastModel(ModelConfig().held_still()).fit(data, sampler=QUICK)
     return data, finals, moving, still
 
 

@@ -372,7 +372,9 @@ def test_no_double_counting_of_evidence():
     # (ESS ~17,000) the difference's error is 0.0026: 0.01 is 2.7 of them above the
     # expected +0.003, and a model that reads the echo as news moves by 0.05.
     full_sampler = SamplerSettings(chains=4, tune=1000, draws=8000, seed=0)
-    cfg = ModelConfig()
+    # Questions that hold still: with the walk, e0's re-forecast, the newest on q, would
+    # also say where q stands now, and the echo would not be the only thing it says.
+    cfg = ModelConfig().held_still()
     rel = "official-statement"
     prior = cfg.evidence.weights[rel]
     w_mean = prior.alpha / (prior.alpha + prior.beta)
@@ -434,7 +436,9 @@ def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge(mo
         sigma=np.ones(5),
     )
     settings = ModelConfig().sampler.model_copy(update={"seed": 1})
-    first = ForecastModel().fit(data, sampler=settings.model_copy(update={"retries": 0}))
+    # (Measured on the model whose questions hold still.)
+    still = ModelConfig().held_still()
+    first = ForecastModel(still).fit(data, sampler=settings.model_copy(update={"retries": 0}))
     assert first.diagnostics.centred_forecasters == 5
     assert first.diagnostics.divergences > 0 and not first.diagnostics.publishable
     import nutpie
@@ -450,7 +454,7 @@ def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge(mo
         return trace
 
     monkeypatch.setattr(nutpie, "sample", recording_sample)
-    post = ForecastModel().fit(data, sampler=settings)
+    post = ForecastModel(still).fit(data, sampler=settings)
     d = post.diagnostics
     assert d.centred_forecasters == 0 and d.publishable, d.reasons
     # A change of coordinates, not a longer run: the refit keeps the first one's settings.
@@ -462,7 +466,7 @@ def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge(mo
     assert divergences[0] >= 20 and divergences[1] <= 2, divergences
     # Nor does it use up the retry: a refit that then fails on ESS is retried as usual.
     calls.clear()
-    strict = ModelConfig(publish={"min_ess_bulk": 100_000})
+    strict = ModelConfig(publish={"min_ess_bulk": 100_000}).held_still()
     again = ForecastModel(strict).fit(data, sampler=settings)
     assert again.diagnostics.attempts == 3 and not again.diagnostics.publishable
     assert [(c["tune"], c["draws"]) for c in calls] == [

@@ -80,7 +80,7 @@ def test_simulation_based_calibration_ranks_are_uniform(moving):
     """
     rng = np.random.default_rng(7)
     sampler = SamplerSettings(chains=2, tune=300, draws=400, seed=0, retries=0)
-    config = ModelConfig()
+    config = ModelConfig().held_still()
     if moving:
         config = ModelConfig(
             question=QuestionPriors(

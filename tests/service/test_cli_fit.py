@@ -102,19 +102,13 @@ def test_fit_refuses_a_broken_catalog(tmp_path, capsys):
     assert "questions.yaml" in capsys.readouterr().err
 
 
-def test_a_deployment_whose_questions_move_fits_the_catalog_with_the_walk(
-    quick_priors, tmp_path, capsys
-):
-    """`question.drift_sd` and `crowd_drift_sd` set in the priors folder: the catalog
-    (elicitations and evidence spread over months) and a history are fitted with the walk
-    and the crowd's drift, which the output names."""
-    model = quick_priors / "model.yaml"
-    text = model.read_text()
-    assert "  drift_sd: null" in text and "  crowd_drift_sd: null" in text
-    text = text.replace("  drift_sd: null", "  drift_sd: {sigma: 0.15}")
-    model.write_text(text.replace("  crowd_drift_sd: null", "  crowd_drift_sd: {sigma: 1.0}"))
+def test_a_deployment_fits_the_catalog_with_the_walk_or_without_it(quick_priors, tmp_path, capsys):
+    """By default the catalog (elicitations and evidence spread over months) and a history
+    are fitted with the walk and the crowd's drift, which the output names; with both set
+    to null in the priors folder, without them."""
     history = str(_history_csv(tmp_path))
-    code = main(["fit", "--priors", str(quick_priors), "--history", history, "--json"])
+    args = ["fit", "--priors", str(quick_priors), "--history", history]
+    code = main([*args, "--json"])
     payload = json.loads(capsys.readouterr().out)
     assert code == 0 and payload["diagnostics"]["publishable"], payload["diagnostics"]
     assert payload["population"]["drift_sd"] > 0
@@ -122,6 +116,18 @@ def test_a_deployment_whose_questions_move_fits_the_catalog_with_the_walk(
     for q in payload["questions"]:
         lo, hi = q["interval"]
         assert 0 < lo < q["probability"] < hi < 1
-    main(["fit", "--priors", str(quick_priors), "--history", history])
+    main(args)
     out = capsys.readouterr().out
     assert "questions' walk" in out and "crowd's shared error" in out
+
+    model = quick_priors / "model.yaml"
+    text = model.read_text()
+    assert "  drift_sd: {sigma: 0.15}" in text and "  crowd_drift_sd: {sigma: 1.0}" in text
+    text = text.replace("  drift_sd: {sigma: 0.15}", "  drift_sd: null")
+    model.write_text(text.replace("  crowd_drift_sd: {sigma: 1.0}", "  crowd_drift_sd: null"))
+    code = main([*args, "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["diagnostics"]["publishable"], payload["diagnostics"]
+    assert not {"drift_sd", "crowd_drift_sd"} & set(payload["population"])
+    main(args)
+    assert "questions' walk" not in capsys.readouterr().out
