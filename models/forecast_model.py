@@ -127,14 +127,15 @@ def drift_on(config: ModelConfig) -> bool:
 
 def walk_args(
     config: ModelConfig, get: Callable[[str], np.ndarray], n: int
-) -> tuple[np.ndarray, np.ndarray | None, float]:
+) -> tuple[np.ndarray, np.ndarray, float]:
     """The Kalman filter's ``(w, u, kappa)`` for ``n`` draws: the walk's variance a day, the
-    crowd's drift's variance at rest (None: no crowd drift) and its rate of return a day;
-    ``get(name)`` gives a parameter's draws."""
-    qp = config.question
-    w = get("drift_sd") ** 2 if qp.drift_sd is not None else np.zeros(n)
-    u = get("crowd_drift_sd") ** 2 if qp.crowd_drift_sd is not None else None
-    return w, u, 1.0 / qp.crowd_drift_days
+    crowd's drift's variance at rest (zeros where either is off) and its rate of return a
+    day; ``get(name)`` gives a parameter's draws."""
+
+    def variance(name: str) -> np.ndarray:
+        return get(name) ** 2 if getattr(config.question, name) is not None else np.zeros(n)
+
+    return variance("drift_sd"), variance("crowd_drift_sd"), 1.0 / config.question.crowd_drift_days
 
 
 #: Data containers that only one form of the model has: the closed form where questions
@@ -160,9 +161,9 @@ def model_data(config: ModelConfig, arrays: dict[str, np.ndarray]) -> dict[str, 
 
 def sampled_vars(config: ModelConfig) -> list[str]:
     """The variables the sampler stores for a model built with ``config``."""
-    qp = config.question
-    absent = {"drift_sd": qp.drift_sd is None, "crowd_drift_sd": qp.crowd_drift_sd is None}
-    return [v for v in SAMPLED_VARS if not absent.get(v, False)]
+    # (Each optional parameter is named as the question prior that switches it on.)
+    absent = {v for v in OPTIONAL_PARAMETERS if getattr(config.question, v) is None}
+    return [v for v in SAMPLED_VARS if v not in absent]
 
 
 # --------------------------------------------------------------------------------------
@@ -1653,7 +1654,7 @@ def _with_theta(
                     mu,
                     tau**2,
                     w_s[s],
-                    None if u_s is None else u_s[s],
+                    u_s[s],
                     rate,
                 )
             else:

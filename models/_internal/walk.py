@@ -303,7 +303,7 @@ def walk_filter_op() -> Any:
 
     def check(q: Any, vectors: list[Any], scalars: list[Any]) -> None:
         if q.ndim != 1 or any(x.ndim != 1 for x in vectors) or any(x.ndim for x in scalars):
-            raise TypeError("the walk filter takes vectors and three scalar variances")
+            raise TypeError("the walk filter takes vectors and three scalars (w, u, kappa)")
 
     class WalkFilterPullback(Op):
         __props__ = ()
