@@ -29,6 +29,9 @@ forecasters (the crowd's mood: sd SD at rest, returning to rest in 5 days, an
 Ornstein-Uhlenbeck process in time), which the outcomes do not read. It is drawn from a
 random stream of its own: the questions, forecasters and outcomes are those without it.
 
+``--crowd-days DAYS`` sets the model's ``crowd_drift_days`` (how long it assumes the
+crowd's error remembers; the simulated mood remembers 5 days).
+
 ``--covariance`` fits no model and runs no backtest: it asks which noise structure the
 simulated forecasts show, by maximum likelihood of two Gaussian models of each question's
 forecasts' log-odds around one level (``Normal(mu, tau^2)``, integrated out), each with a
@@ -154,6 +157,7 @@ def main() -> None:
     ap.add_argument("--covariance", action="store_true", help="the noise structures, no backtest")
     ap.add_argument("--model", choices=["both", "walk", "crowd", "still"], default="both")
     ap.add_argument("--mood", type=float, default=0.0, metavar="SD", help="simulate a crowd's mood")
+    ap.add_argument("--crowd-days", type=float, metavar="DAYS", help="the model's crowd_drift_days")
     args = ap.parse_args()
     from models.config import ModelConfig
 
@@ -163,6 +167,9 @@ def main() -> None:
         config = config.held_still()
     else:
         question = config.question.model_copy(update=off[args.model])
+        config = config.model_copy(update={"question": question})
+    if args.crowd_days is not None:
+        question = config.question.model_copy(update={"crowd_drift_days": args.crowd_days})
         config = config.model_copy(update={"question": question})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
