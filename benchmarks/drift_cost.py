@@ -9,9 +9,11 @@ scalar), compiles value and gradient in the NUMBA backend that nutpie uses, and 
 them at the shapes of the shared data sets and of the scale benchmark. Prints one line per
 shape with both times and their ratio (the baseline is the closed form, run in the same
 process). With ``--fits`` it also fits each shared data set (every forecaster's latest
-forecasts, default settings) with the walk and the crowd's drift (the defaults) and without
-them (``ModelConfig().held_still()``) and prints the sampling seconds (compilation excluded), the leapfrog steps a draw and the
-ratio.
+forecasts, default settings) without the walk and the crowd's drift
+(``ModelConfig().held_still()``, the baseline), with them (the defaults), and with them but
+every question sent through the filter (as before questions whose forecasts share one
+instant took the closed form: the same compiled model given other index data), and prints
+the sampling seconds (compilation excluded), the leapfrog steps a draw and the ratios.
 
     .venv/bin/python benchmarks/drift_cost.py
     .venv/bin/python benchmarks/drift_cost.py --fits
@@ -33,6 +35,7 @@ os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={ROOT / 'var' / 'cache
 
 from models._internal.marginal import forecasts_marginal_loglik, phi_posterior  # noqa: E402
 from models._internal.walk import walk_filter_op  # noqa: E402
+from models.forecast_model import model_data as _MODEL_DATA  # noqa: E402
 
 #: (name, questions, forecasts a question): forecastbench, GJP week 1, the 50k scale
 #: benchmark, and a dense shape of hundreds of forecasters a question.
@@ -107,31 +110,55 @@ def _seconds(f, args: list, repeats: int = 5) -> float:
     return best
 
 
+def _every_question_filtered(config, arrays):
+    """``model_data`` with every question sent through the Kalman filter, as before
+    questions of one instant took the closed form (``one_instant``): the same compiled model
+    and posterior, the filter's arithmetic."""
+    out = _MODEL_DATA(config, arrays)
+    if "question_timed" in out:
+        obs_q = out["obs_question"]
+        admits = config.forecaster.contentious.admits(out["question_forecasts"])
+        out["question_timed"] = np.ones_like(out["question_timed"])
+        out["obs_timed"] = np.arange(obs_q.size, dtype=np.int64)
+        out["obs_instant"] = np.zeros(0, dtype=np.int64)
+        out["obs_mixable"] = np.flatnonzero(admits[obs_q]).astype(np.int64)
+    return out
+
+
 def _fits() -> None:
+    import models.forecast_model as fm
     from models.config import ModelConfig
-    from models.forecast_model import ForecastModel
     from models.history import read_forecasts_csv, to_forecast_data
 
-    moving = ModelConfig()  # the default: the walk and the crowd's drift
     print(
-        "one fit at the default settings (sampling only), with the walk and the crowd's "
-        "drift; baseline: without them (ModelConfig().held_still())"
+        "one fit at the default settings (sampling only): without the walk and the crowd's "
+        "drift (ModelConfig().held_still(), the baseline), with them (the default), and with "
+        "them but every question through the filter (questions of one instant too)"
+    )
+    runs = (
+        ("without", ModelConfig().held_still(), _MODEL_DATA),
+        ("with", ModelConfig(), _MODEL_DATA),
+        ("all filtered", ModelConfig(), _every_question_filtered),
     )
     for name in ("forecastbench-supers-2024-07-21.csv", "gjp-y1-week1.csv"):
         path = ROOT.parent / "shared" / "data" / name
         table = read_forecasts_csv(path)
         data = to_forecast_data(table.latest_per_forecaster())
-        row = []
-        for config in (ModelConfig().held_still(), moving):
-            post = ForecastModel(config).fit(data)
+        row, base = [], None
+        for label, config, model_data in runs:
+            fm.model_data = model_data
+            try:
+                post = fm.ForecastModel(config).fit(data)
+            finally:
+                fm.model_data = _MODEL_DATA
             steps = float(np.asarray(post.posterior["sample_stats"]["n_steps"]).mean())
-            row.append((post.diagnostics.sampling_seconds, steps, post.diagnostics.attempts))
-        (still, s_steps, s_att), (walk, w_steps, w_att) = row
-        print(
-            f"{path.name:40s} without {still:6.1f} s ({s_steps:5.1f} steps a draw, "
-            f"{s_att} attempt(s)), with {walk:6.1f} s ({w_steps:5.1f}, {w_att}), "
-            f"ratio {walk / still:5.2f}"
-        )
+            seconds = post.diagnostics.sampling_seconds
+            base = seconds if base is None else base
+            row.append(
+                f"{label} {seconds:6.1f} s ({steps:4.1f} steps a draw, "
+                f"{post.diagnostics.attempts} attempt(s), ratio {seconds / base:4.2f})"
+            )
+        print(f"{path.name:37s} " + ", ".join(row), flush=True)
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from scipy.special import expit, logsumexp
 
 from models._internal.marginal import (
     forecasts_marginal_loglik,
+    one_instant,
     outcome_loglik,
     outcome_loglik_op,
     phi_posterior,
@@ -147,14 +148,23 @@ WALK_DATA = ("obs_days",)
 def model_data(config: ModelConfig, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The encoded arrays that a model built with ``config`` has containers for.
 
-    Where questions move, also ``obs_mixable``: the forecasts on questions that may be
-    contentious, the only ones the contentious component's filter needs to run over.
+    Where questions move, also which questions span time (``question_timed``: forecasts at
+    two instants or more) and the forecasts the two ways of integrating phi out run over:
+    ``obs_instant`` (the forecasts of the other questions: closed form), ``obs_timed`` (the
+    Kalman filter's) and ``obs_mixable`` (the timed forecasts on questions that may be
+    contentious, the only ones the contentious component's filter needs).
     """
     absent = CLOSED_FORM_DATA if drift_on(config) else WALK_DATA
     out = {k: v for k, v in arrays.items() if k not in absent}
     if drift_on(config):
+        obs_q = arrays["obs_question"]
+        nq = len(arrays["question_forecasts"])
+        timed = np.bincount(obs_q, weights=arrays["obs_days"] > 0, minlength=nq) > 0
         admits = config.forecaster.contentious.admits(arrays["question_forecasts"])
-        mixable = admits[arrays["obs_question"]] if mixture_on(config) else []
+        mixable = (admits & mixture_on(config) & timed)[obs_q]
+        out["question_timed"] = timed.astype(np.float64)
+        out["obs_instant"] = np.flatnonzero(~timed[obs_q]).astype(np.int64)
+        out["obs_timed"] = np.flatnonzero(timed[obs_q]).astype(np.int64)
         out["obs_mixable"] = np.flatnonzero(mixable).astype(np.int64)
     return out
 
@@ -496,27 +506,53 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
                 crowd_sd = pm.HalfNormal("crowd_drift_sd", qp.crowd_drift_sd.sigma)
             obs_days = pm.Data("obs_days", arr["obs_days"])
             walk = walk_filter_op()
+            # Questions whose forecasts were all made at one instant (forecastbench's) have
+            # no time for the walk or the crowd's drift to pass: the filter's result is then
+            # the closed form's with the crowd's error added to the prior (one_instant),
+            # which costs the closed form's sums. The filter runs over the other questions'
+            # forecasts; each question takes the one result that is its own.
+            timed = pm.Data("question_timed", arr["question_timed"])
+            obs_instant = pm.Data("obs_instant", arr["obs_instant"])
+            i_q = obs_q[obs_instant]
+            a_i, r_i, v_i = a_obs[obs_instant], resid[obs_instant], v_obs[obs_instant]
+            sums_i = [
+                pt.inc_subtensor(pt.zeros(nq)[i_q], x)
+                for x in (a_i**2 / v_i, a_i * r_i / v_i, r_i**2 / v_i, pt.log(2 * np.pi * v_i))
+            ]
 
-            def walked(k: float, obs: Any = slice(None)) -> Any:
+            def walked(k: float, obs: Any) -> Any:
                 """Per question: log p(forecasts, outcome | component), every forecast's
-                noise variance times ``k``, of the forecasts ``obs`` (a question with none
-                there keeps its prior)."""
+                noise variance times ``k``, of the forecasts ``obs`` of questions that span
+                time, and of all the forecasts of those that do not."""
+                filtered = walk(
+                    obs_q[obs],
+                    a_obs[obs],
+                    resid[obs],
+                    v_obs[obs] * k,
+                    obs_days[obs],
+                    mu_q,
+                    tau_q**2,
+                    drift_sd**2,
+                    crowd_sd**2,
+                    1.0 / qp.crowd_drift_days,
+                )
+                p_i, b_i, c_i, l_i = sums_i
+                instant = one_instant(
+                    p_i / k,
+                    b_i / k,
+                    c_i / k,
+                    l_i + n_q * np.log(k),
+                    mu_q,
+                    tau_q**2,
+                    crowd_sd**2,
+                    pt.log,
+                    pt.sqrt,
+                )
                 return with_outcome(
-                    *walk(
-                        obs_q[obs],
-                        a_obs[obs],
-                        resid[obs],
-                        v_obs[obs] * k,
-                        obs_days[obs],
-                        mu_q,
-                        tau_q**2,
-                        drift_sd**2,
-                        crowd_sd**2,
-                        1.0 / qp.crowd_drift_days,
-                    )
+                    *(pt.switch(timed, f, c) for f, c in zip(filtered, instant, strict=True))
                 )
 
-            usual = walked(1.0)
+            usual = walked(1.0, pm.Data("obs_timed", arr["obs_timed"]))
             noisy = usual
             if mixture_on(config):
                 # Only questions that may be contentious read it: their forecasts alone.

@@ -345,6 +345,34 @@ def phi_posterior(p: Any, b: Any, mu: Any, tau: Any) -> tuple[Any, Any]:
     return (mu / tau**2 + b) / prec, 1.0 / prec
 
 
+def one_instant(
+    p: Any,
+    b: Any,
+    c: Any,
+    big_l: Any,
+    mu: Any,
+    tau2: Any,
+    u: Any,
+    log: Callable[[Any], Any],
+    sqrt: Callable[[Any], Any],
+) -> tuple[Any, Any, Any]:
+    """A question whose forecasts were all made at one instant, where forecasts read phi plus
+    the crowd's shared error ``d ~ Normal(0, u)`` (docs/model.md, "A crowd whose error
+    drifts"): ``(log p(forecasts), mean, variance)`` of phi given them, in closed form.
+
+    The forecasts see ``psi = phi + d ~ Normal(mu, tau2 + u)`` alone, so their likelihood is
+    the closed form's with that prior; phi given psi is Gaussian with ``rho = tau2 / (tau2 +
+    u)``: mean ``mu + rho (psi - mu)``, variance ``rho u``. Equal to the Kalman filter of
+    models/_internal/walk.py on such a question (no time passes: the walk adds nothing), at
+    the cost of the closed form's sums (``P, B, C, L`` as in :func:`forecasts_marginal_loglik`).
+    """
+    t2 = tau2 + u
+    ll = forecasts_marginal_loglik(p, b, c, big_l, mu, sqrt(t2), log)
+    mean_psi, var_psi = phi_posterior(p, b, mu, sqrt(t2))
+    rho = tau2 / t2
+    return ll, mu + rho * (mean_psi - mu), rho * (rho * var_psi + u)
+
+
 def _tangent_point(
     mean: np.ndarray, sd: np.ndarray, scale: np.ndarray, offset: np.ndarray, sign: np.ndarray
 ) -> np.ndarray:

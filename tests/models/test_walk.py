@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from models._internal.marginal import forecasts_marginal_loglik, phi_posterior
+from models._internal.marginal import forecasts_marginal_loglik, one_instant, phi_posterior
 from models._internal.walk import (
     DAY,
     filter_draws,
@@ -110,6 +110,96 @@ def test_filter_without_drift_is_the_closed_form():
     want_mean, want_var = phi_posterior(p, b, t["mu"], tau)
     np.testing.assert_allclose(mean, want_mean, rtol=1e-10)
     np.testing.assert_allclose(var, want_var, rtol=1e-10)
+
+
+@pytest.mark.parametrize(("w", "u", "kappa"), WALKS)
+def test_one_instant_is_the_filter(w, u, kappa):
+    """Forecasts all made at one instant: the closed form with the crowd's error in the
+    prior equals the filter and the dense Gaussian."""
+    rng = np.random.default_rng(11)
+    counts = np.array([1, 2, 5, 0, 9])
+    q = np.repeat(np.arange(counts.size), counts)
+    seconds, dt = np.full(q.size, 3 * DAY), np.zeros(q.size)
+    t = {
+        "a": np.exp(rng.normal(0, 0.3, q.size)),
+        "r": rng.normal(-1, 2, q.size),
+        "v": np.exp(rng.normal(-0.5, 0.5, q.size)),
+        "mu": rng.normal(-1, 1, counts.size),
+        "tau2": np.exp(rng.normal(0, 0.5, counts.size)),
+    }
+    a, r, v = t["a"], t["r"], t["v"]
+
+    def per_q(x):
+        return np.bincount(q, weights=x, minlength=counts.size)
+
+    sums = (per_q(a**2 / v), per_q(a * r / v), per_q(r**2 / v), per_q(np.log(2 * np.pi * v)))
+    got = one_instant(*sums, t["mu"], t["tau2"], u, np.log, np.sqrt)
+    filtered = filter_forward(q, a, r, v, dt, t["mu"], t["tau2"], w, u, kappa)
+    dense = _dense(q, seconds, t, w, u, kappa)
+    for g, f, d in zip(got, filtered, dense, strict=True):
+        np.testing.assert_allclose(g, f, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(g, d, rtol=1e-9, atol=1e-10)
+    if u:  # the crowd's error counts: without it, the closed form is another one
+        plain = one_instant(*sums, t["mu"], t["tau2"], 0.0, np.log, np.sqrt)
+        assert np.abs(plain[0] - got[0]).max() > 1e-3
+
+
+def test_the_model_integrates_instant_questions_in_closed_form():
+    """The compiled model's log density and gradient are the same whether questions of
+    forecasts of one instant take the closed form (as the model does) or the filter."""
+    from datetime import timedelta
+
+    import pymc as pm
+
+    from models.config import ModelConfig
+    from models.dataset import Forecast, ForecastData, Question, Resolution
+    from models.forecast_model import ModelStructure, build_model, encode, model_data
+    from models.simulate import EPOCH
+
+    # Questions of one instant and questions over days, with 1 to 6 forecasts (2 to 4 may
+    # be contentious), resolved and not, in two groups.
+    days = {"i1": [0], "i3": [4, 4, 4], "i6": [1] * 6, "t2": [0, 2], "t4": [0, 1, 1, 5]}
+    days["t6"] = [0, 0, 3, 4, 8, 9]
+    outcomes = {"i1": 1, "i3": 0, "t2": 1, "t6": 0, "i6": 1}
+    rng = np.random.default_rng(5)
+    data = ForecastData(
+        tuple(Question(q, group="g" + q[0]) for q in days),
+        tuple(
+            Forecast(q, f"f{i}", EPOCH + timedelta(days=d), float(rng.normal(-1, 1.5)))
+            for q, ds in days.items()
+            for i, d in enumerate(ds)
+        ),
+        resolutions=tuple(
+            Resolution(q, y, EPOCH + timedelta(days=20)) for q, y in outcomes.items()
+        ),
+    )
+    config = ModelConfig()
+    structure = ModelStructure.for_data(data)
+    encoded = encode(data, structure)
+    arrays = model_data(config, encoded.arrays)
+    nq = len(days)
+    np.testing.assert_array_equal(arrays["question_timed"][:nq], [0, 0, 0, 1, 1, 1])
+    model = build_model(structure, config, encoded)
+    point = {
+        k: v + 0.4 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()
+    }
+    f = model.compile_fn([model.logp(), model.dlogp()], inputs=model.value_vars)
+    closed = f(point)
+    obs_q = arrays["obs_question"]
+    admits = config.forecaster.contentious.admits(arrays["question_forecasts"])
+    with model:
+        pm.set_data(
+            {
+                "question_timed": np.ones_like(arrays["question_timed"]),
+                "obs_timed": np.arange(obs_q.size),
+                "obs_instant": np.zeros(0, dtype=np.int64),
+                "obs_mixable": np.flatnonzero(admits[obs_q]),
+            }
+        )
+    filtered = f(point)
+    assert np.isfinite(closed[0])
+    np.testing.assert_allclose(closed[0], filtered[0], rtol=1e-10)
+    np.testing.assert_allclose(closed[1], filtered[1], rtol=1e-8, atol=1e-10)
 
 
 def test_drift_discounts_old_forecasts():
