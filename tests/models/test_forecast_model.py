@@ -461,9 +461,10 @@ def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge(mo
     assert [(c["tune"], c["draws"], c["target_accept"]) for c in calls[:2]] == [
         (settings.tune, settings.draws, settings.target_accept)
     ] * 2
-    # And it is the cure: centred, tens of divergent transitions; non-centred at the same
-    # settings, at most a stray one (0 or 1 of 4,000 measured; a stray one is retried).
-    assert divergences[0] >= 20 and divergences[1] <= 2, divergences
+    # And it is the cure: centred, over ten divergent transitions (18 to 97 of 4,000
+    # measured, by machine); non-centred at the same settings, at most a stray one (0 or 1
+    # of 4,000 measured; a stray one is retried).
+    assert divergences[0] >= 10 and divergences[1] <= 2, divergences
     # Nor does it use up the retry: a refit that then fails on ESS is retried as usual.
     calls.clear()
     strict = ModelConfig(publish={"min_ess_bulk": 100_000}).held_still()

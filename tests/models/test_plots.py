@@ -169,7 +169,7 @@ def test_posterior_figure_uses_the_importance_weights(posterior: Posterior) -> N
     # A newcomer's forecast: the weights carry all of it (a known forecaster's new forecast
     # also redraws the question, and can leave the plain and weighted means alike).
     updated = posterior.with_forecast(
-        Forecast.from_probability(q, "dora", 0.7, T0 + timedelta(days=30))
+        Forecast.from_probability(q, "dora", 0.95, T0 + timedelta(days=30))
     )
     assert updated.log_weights is not None
     draws = updated.probability_draws([q])[:, 0]
