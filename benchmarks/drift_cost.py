@@ -110,22 +110,9 @@ def _seconds(f, args: list, repeats: int = 5) -> float:
     return best
 
 
-def _every_question_filtered(config, arrays):
-    """``model_data`` with every question sent through the Kalman filter, as before
-    questions of one instant took the closed form (``one_instant``): the same compiled model
-    and posterior, the filter's arithmetic."""
-    out = _MODEL_DATA(config, arrays)
-    if "question_timed" in out:
-        obs_q = out["obs_question"]
-        admits = config.forecaster.contentious.admits(out["question_forecasts"])
-        out["question_timed"] = np.ones_like(out["question_timed"])
-        out["obs_timed"] = np.arange(obs_q.size, dtype=np.int64)
-        out["obs_instant"] = np.zeros(0, dtype=np.int64)
-        out["obs_mixable"] = np.flatnonzero(admits[obs_q]).astype(np.int64)
-    return out
-
-
 def _fits() -> None:
+    import functools
+
     import models.forecast_model as fm
     from models.config import ModelConfig
     from models.history import read_forecasts_csv, to_forecast_data
@@ -138,7 +125,7 @@ def _fits() -> None:
     runs = (
         ("without", ModelConfig().held_still(), _MODEL_DATA),
         ("with", ModelConfig(), _MODEL_DATA),
-        ("all filtered", ModelConfig(), _every_question_filtered),
+        ("all filtered", ModelConfig(), functools.partial(_MODEL_DATA, instant_closed_form=False)),
     )
     for name in ("forecastbench-supers-2024-07-21.csv", "gjp-y1-week1.csv"):
         path = ROOT.parent / "shared" / "data" / name

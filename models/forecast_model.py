@@ -39,6 +39,7 @@ import xarray as xr
 from scipy.special import expit, logsumexp
 
 from models._internal.marginal import (
+    forecast_terms,
     forecasts_marginal_loglik,
     one_instant,
     outcome_loglik,
@@ -145,14 +146,18 @@ CLOSED_FORM_DATA = ("forecaster_bare_forecasts", "obs_with_spread")
 WALK_DATA = ("obs_days",)
 
 
-def model_data(config: ModelConfig, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def model_data(
+    config: ModelConfig, arrays: dict[str, np.ndarray], *, instant_closed_form: bool = True
+) -> dict[str, np.ndarray]:
     """The encoded arrays that a model built with ``config`` has containers for.
 
     Where questions move, also which questions span time (``question_timed``: forecasts at
     two instants or more) and the forecasts the two ways of integrating phi out run over:
     ``obs_instant`` (the forecasts of the other questions: closed form), ``obs_timed`` (the
     Kalman filter's) and ``obs_mixable`` (the timed forecasts on questions that may be
-    contentious, the only ones the contentious component's filter needs).
+    contentious, the only ones the contentious component's filter needs). With
+    ``instant_closed_form`` False every question counts as timed: the same density by the
+    filter alone (for tests and benchmarks of the closed path).
     """
     absent = CLOSED_FORM_DATA if drift_on(config) else WALK_DATA
     out = {k: v for k, v in arrays.items() if k not in absent}
@@ -160,6 +165,7 @@ def model_data(config: ModelConfig, arrays: dict[str, np.ndarray]) -> dict[str, 
         obs_q = arrays["obs_question"]
         nq = len(arrays["question_forecasts"])
         timed = np.bincount(obs_q, weights=arrays["obs_days"] > 0, minlength=nq) > 0
+        timed |= not instant_closed_form
         admits = config.forecaster.contentious.admits(arrays["question_forecasts"])
         mixable = (admits & mixture_on(config) & timed)[obs_q]
         out["question_timed"] = timed.astype(np.float64)
@@ -514,10 +520,11 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
             timed = pm.Data("question_timed", arr["question_timed"])
             obs_instant = pm.Data("obs_instant", arr["obs_instant"])
             i_q = obs_q[obs_instant]
-            a_i, r_i, v_i = a_obs[obs_instant], resid[obs_instant], v_obs[obs_instant]
             sums_i = [
                 pt.inc_subtensor(pt.zeros(nq)[i_q], x)
-                for x in (a_i**2 / v_i, a_i * r_i / v_i, r_i**2 / v_i, pt.log(2 * np.pi * v_i))
+                for x in forecast_terms(
+                    a_obs[obs_instant], resid[obs_instant], v_obs[obs_instant], pt.log
+                )
             ]
 
             def walked(k: float, obs: Any) -> Any:
@@ -1168,8 +1175,7 @@ class Posterior:
         if not drift_on(self.config):
             sums = np.zeros((4, self.n_samples))  # P, B, C, L
             for a, c, v, m, _ in stated:
-                resid = m - c
-                sums += [a**2 / v, a * resid / v, resid**2 / v, np.log(2 * np.pi * v)]
+                sums += forecast_terms(a, m - c, v, np.log)
             p, b = sums[0] / k, sums[1] / k
             big_l = sums[3] + n * np.log(k)
             ll = forecasts_marginal_loglik(p, b, sums[2] / k, big_l, mu, tau, np.log)
@@ -1664,8 +1670,7 @@ def _with_theta(
         resid = obs_m - c
         sums = None
         if not drift:
-            terms = (a**2 / v, a * resid / v, resid**2 / v, np.log(2 * np.pi * v))
-            sums = [np.asarray(x @ to_q) for x in terms]
+            sums = [np.asarray(x @ to_q) for x in forecast_terms(a, resid, v, np.log)]
 
         # theta = phi / alpha_q + eta_g; offset: what an outcome's log-odds add to phi /
         # alpha_q (the group's shift, and evidence before the resolution).

@@ -329,6 +329,15 @@ def outcome_loglik_op() -> Any:
     return op
 
 
+def forecast_terms(
+    a: Any, resid: Any, v: Any, log: Callable[[Any], Any]
+) -> tuple[Any, Any, Any, Any]:
+    """Each forecast's share of its question's sums ``P, B, C, L`` (docs/model.md,
+    "Parametrisation" 2): ``a^2 / v``, ``a r / v``, ``r^2 / v`` and ``log 2 pi v``, where
+    ``m = a phi + c + Normal(0, v)`` and ``r = m - c``."""
+    return a**2 / v, a * resid / v, resid**2 / v, log(2 * np.pi * v)
+
+
 def forecasts_marginal_loglik(
     p: Any, b: Any, c: Any, big_l: Any, mu: Any, tau: Any, log: Callable[[Any], Any]
 ) -> Any:

@@ -185,17 +185,11 @@ def test_the_model_integrates_instant_questions_in_closed_form():
     }
     f = model.compile_fn([model.logp(), model.dlogp()], inputs=model.value_vars)
     closed = f(point)
-    obs_q = arrays["obs_question"]
-    admits = config.forecaster.contentious.admits(arrays["question_forecasts"])
+    every_question_filtered = model_data(config, encoded.arrays, instant_closed_form=False)
+    assert every_question_filtered["question_timed"].all()
+    assert every_question_filtered["obs_instant"].size == 0
     with model:
-        pm.set_data(
-            {
-                "question_timed": np.ones_like(arrays["question_timed"]),
-                "obs_timed": np.arange(obs_q.size),
-                "obs_instant": np.zeros(0, dtype=np.int64),
-                "obs_mixable": np.flatnonzero(admits[obs_q]),
-            }
-        )
+        pm.set_data(every_question_filtered)
     filtered = f(point)
     assert np.isfinite(closed[0])
     np.testing.assert_allclose(closed[0], filtered[0], rtol=1e-10)
