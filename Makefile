@@ -47,8 +47,12 @@ browser:
 	    exit 1; }; \
 	fi
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist, one per core by default), each test
+# file whole in one of them (module fixtures such as the quality target's backtests are
+# computed once); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= auto
 pytest: venv browser
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -46,3 +46,35 @@ def sampled_settings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, fl
 
     monkeypatch.setattr(nutpie, "sample", recording_sample)
     return calls
+
+
+#: Test files that take longest (whole 5-fold backtests, simulation-based calibration, fits
+#: at the default sampler settings), longest first. They are collected first, so that
+#: pytest-xdist (`make test` runs files in parallel, `--dist loadfile`) starts them at once
+#: instead of leaving one to run alone at the end. Measured with `--durations=0`
+#: (docs/operations.md, "Tests").
+LONGEST_FIRST = (
+    "tests/service/test_quality_target.py",  # 1,320 s on 2026-11-29
+    "tests/models/test_forecast_model.py",  # 601 s
+    "tests/models/test_recovery.py",  # 467 s
+    "tests/service/test_cli_fit.py",  # 283 s
+    "tests/models/test_topics.py",  # 275 s
+    "tests/models/test_group_spreads.py",  # 272 s
+    "tests/models/test_drift.py",  # 191 s
+    "tests/service/test_cli_backtest.py",  # 172 s
+    "tests/models/test_crowd_drift.py",  # 166 s
+    "tests/models/test_contentious.py",  # 162 s
+    "tests/e2e/test_dashboard.py",  # 150 s
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Moves the files of LONGEST_FIRST to the front, each file's tests kept together and in
+    their order; the rest keep theirs."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    root = config.rootpath
+
+    def key(item: pytest.Item) -> int:
+        return rank.get(item.path.relative_to(root).as_posix(), len(rank))
+
+    items.sort(key=key)
