@@ -33,7 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={ROOT / 'var' / 'cache' / 'pytensor'}")
 
-from models._internal.marginal import forecasts_marginal_loglik, phi_posterior  # noqa: E402
+from models._internal.marginal import (  # noqa: E402
+    forecast_terms,
+    forecasts_marginal_loglik,
+    phi_posterior,
+)
 from models._internal.walk import walk_filter_op  # noqa: E402
 from models.forecast_model import model_data as _MODEL_DATA  # noqa: E402
 
@@ -60,8 +64,7 @@ def _graphs():
     def per_question(x):
         return pt.inc_subtensor(pt.zeros(nq)[q], x)
 
-    p, b = per_question(a**2 / v), per_question(a * r / v)
-    c, big_l = per_question(r**2 / v), per_question(pt.log(2 * np.pi * v))
+    p, b, c, big_l = (per_question(x) for x in forecast_terms(a, r, v, pt.log))
     tau = pt.sqrt(tau2)
     mean, var = phi_posterior(p, b, mu, tau)
     closed = (
