@@ -420,14 +420,19 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         # around a typical one: a group of a few questions cannot tell its spread alone, and
         # an unpooled spread fitted to three alike questions shrinks a fourth hard onto them.
         tau0_phi = pm.HalfFlat("question_sd_phi")
+        log_tau0 = pt.log(tau0_phi)
         log_tau_sd = pm.HalfNormal("question_sd_log_spread", qp.question_sd_log_spread.sigma)
         # Centred for groups of many questions, which pin their spread (docs/model.md,
-        # "Parametrisation" 4); never with one group, where the deviation is off.
-        log_tau_dev = _partially_centred(
-            "question_sd_log", 0.0, log_tau_sd, spread_centred, GROUP_DIM
+        # "Parametrisation" 4): there the free variable is log tau_g itself, not its
+        # deviation from log tau_0, which would trade with tau_0 along a ridge. Never with
+        # one group, where the deviation is off.
+        log_tau_g = _partially_centred(
+            "question_sd_log", log_tau0, log_tau_sd, spread_centred, GROUP_DIM
         )
         tau_phi = pm.Deterministic(
-            "tau_phi", tau0_phi * pt.exp(group_effects * log_tau_dev), dims=GROUP_DIM
+            "tau_phi",
+            pt.exp(log_tau0 + group_effects * (log_tau_g - log_tau0)),
+            dims=GROUP_DIM,
         )
         # Topics (docs/model.md): per group, a factor on the crowd's discrimination and a
         # shift from the crowd's level to the outcomes, theta = phi / (alpha_bar * kappa_g)
@@ -454,9 +459,14 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
             + pm.logp(pm.HalfNormal.dist(qp.question_sd.sigma), tau0_phi / alpha_bar)
             - 3 * log_alpha_bar,
         )
-        group_z = pm.Normal("group_z", 0.0, 1.0, dims=GROUP_DIM)
         # With a single group its offset is not identified apart from the global level: off.
-        mu_group_phi = mu_global_phi + group_effects * group_sd_phi * group_z
+        # Large groups (those whose spread is centred) sample their level centred, on what
+        # forecasts see (the level plus the mean bias), so a common shift of the biases
+        # against the levels stays the one axis beta_mu (docs/model.md, "Parametrisation" 4).
+        group_level = _partially_centred(
+            "group_z", forecast_level, group_sd_phi, spread_centred, GROUP_DIM
+        )
+        mu_group_phi = mu_global_phi + group_effects * (group_level - forecast_level)
         pm.Deterministic("mu_group", mu_group_phi / alpha_g + eta, dims=GROUP_DIM)
         # Evidence discounts per reliability class.
         w = pm.Beta(

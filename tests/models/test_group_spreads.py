@@ -99,6 +99,76 @@ def test_only_large_groups_sample_their_spread_centred():
     assert encode(one, ModelStructure.for_data(one)).arrays["group_spread_centred"].sum() == 0
 
 
+def test_a_large_group_samples_what_its_questions_pin():
+    """Centred, a large group's free variables are its log spread and its level (plus the
+    mean bias) themselves, so the population values move without moving them (no ridge
+    between the population's value and every group's deviation from it); and the centred
+    and non-centred coordinates give one posterior (the densities differ by the Jacobian
+    alone)."""
+    import pymc as pm
+
+    from models.config import ModelConfig
+    from models.forecast_model import (
+        CENTRE_GROUP_SPREAD_AT,
+        ModelStructure,
+        build_model,
+        encode,
+        model_data,
+    )
+
+    rng = np.random.default_rng(4)
+    n = CENTRE_GROUP_SPREAD_AT
+    data, _ = simulate(
+        rng,
+        n_questions=2 * n - 1,
+        n_forecasters=3,
+        forecasts_per_question=2,
+        n_groups=2,
+        n_resolved=n,
+    )
+    config = ModelConfig().held_still()
+    structure = ModelStructure.for_data(data)
+    encoded = encode(data, structure)
+    arrays = model_data(config, encoded.arrays)
+    centred = arrays["group_spread_centred"].astype(bool)
+    assert centred.sum() == 1
+    big = int(np.flatnonzero(centred)[0])
+    small = 1 - big
+    model = build_model(structure, config, encoded)
+    spreads_and_levels = model.replace_rvs_by_values([model["tau_phi"], model["mu_group_phi"]])
+    f = model.compile_fn([model.logp(), *spreads_and_levels], inputs=model.value_vars)
+    point = {
+        k: v + 0.3 * rng.standard_normal(np.shape(v)) for k, v in model.initial_point().items()
+    }
+    logp_c, tau_c, mu_c = f(point)
+    assert np.isfinite(logp_c)
+
+    # The population's spread and level move; the large group's stay where they are.
+    moved = dict(point)
+    moved["question_sd_phi_log__"] = point["question_sd_phi_log__"] + 0.4
+    moved["forecast_level"] = point["forecast_level"] + 0.7
+    _, tau_m, mu_m = f(moved)
+    assert tau_m[big] == pytest.approx(tau_c[big], rel=1e-12)
+    assert mu_m[big] == pytest.approx(mu_c[big], rel=1e-12)
+    assert tau_m[small] == pytest.approx(tau_c[small] * np.exp(0.4), rel=1e-12)
+    assert mu_m[small] == pytest.approx(mu_c[small] + 0.7, rel=1e-12)
+
+    # The same values in non-centred coordinates: u = (x - mean) / sd.
+    sd_tau = np.exp(point["question_sd_log_spread_log__"])
+    sd_level = np.exp(point["group_sd_phi_log__"])
+    nc = dict(point)
+    log_tau_u, level_u = point["question_sd_log_u"].copy(), point["group_z_u"].copy()
+    log_tau_u[big] = (log_tau_u[big] - point["question_sd_phi_log__"]) / sd_tau
+    level_u[big] = (level_u[big] - point["forecast_level"]) / sd_level
+    nc["question_sd_log_u"], nc["group_z_u"] = log_tau_u, level_u
+    with model:
+        pm.set_data({"group_spread_centred": np.zeros_like(arrays["group_spread_centred"])})
+    logp_nc, tau_nc, mu_nc = f(nc)
+    np.testing.assert_allclose(tau_nc, tau_c, rtol=1e-12)
+    np.testing.assert_allclose(mu_nc, mu_c, rtol=1e-12)
+    assert logp_nc == pytest.approx(logp_c + np.log(sd_tau) + np.log(sd_level), rel=1e-12)
+
+
 def test_a_diverging_fit_with_centred_group_spreads_is_refitted_non_centred(monkeypatch, caplog):
     """The non-centred refit also covers the group spreads, without using up the retry."""
     import nutpie
