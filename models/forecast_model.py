@@ -464,7 +464,7 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         # forecasts see (the level plus the mean bias), so a common shift of the biases
         # against the levels stays the one axis beta_mu (docs/model.md, "Parametrisation" 4).
         group_level = _partially_centred(
-            "group_z", forecast_level, group_sd_phi, spread_centred, GROUP_DIM
+            "group_level", forecast_level, group_sd_phi, spread_centred, GROUP_DIM
         )
         mu_group_phi = mu_global_phi + group_effects * (group_level - forecast_level)
         pm.Deterministic("mu_group", mu_group_phi / alpha_g + eta, dims=GROUP_DIM)

@@ -157,10 +157,10 @@ def test_a_large_group_samples_what_its_questions_pin():
     sd_tau = np.exp(point["question_sd_log_spread_log__"])
     sd_level = np.exp(point["group_sd_phi_log__"])
     nc = dict(point)
-    log_tau_u, level_u = point["question_sd_log_u"].copy(), point["group_z_u"].copy()
+    log_tau_u, level_u = point["question_sd_log_u"].copy(), point["group_level_u"].copy()
     log_tau_u[big] = (log_tau_u[big] - point["question_sd_phi_log__"]) / sd_tau
     level_u[big] = (level_u[big] - point["forecast_level"]) / sd_level
-    nc["question_sd_log_u"], nc["group_z_u"] = log_tau_u, level_u
+    nc["question_sd_log_u"], nc["group_level_u"] = log_tau_u, level_u
     with model:
         pm.set_data({"group_spread_centred": np.zeros_like(arrays["group_spread_centred"])})
     logp_nc, tau_nc, mu_nc = f(nc)
