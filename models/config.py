@@ -134,8 +134,9 @@ class SamplerSettings(_Strict):
     seed: int = 0
     target_accept: float = Field(0.95, gt=0.5, lt=1.0)
     #: A fit that fails the publish checks is retried this often, each time with twice the
-    #: tuning and a target acceptance of at least 0.99 (smaller steps), and twice the draws
-    #: if R-hat or ESS failed (slow mixing, which more tuning does not cure).
+    #: tuning; with a target acceptance of at least 0.99 (smaller steps) if it diverged, and
+    #: twice the draws if R-hat or ESS failed (slow mixing, which more tuning does not cure;
+    #: ``models.forecast_model.next_attempt``).
     retries: int = Field(1, ge=0, le=3)
     #: Data sets with at least this many forecasts are sampled at
     #: ``large_data_target_accept`` instead of ``target_accept``, with ``large_data_tune``

@@ -49,7 +49,7 @@ from models._internal.marginal import (
 )
 from models._internal.memory import freeze_long_lived, release_free_memory
 from models._internal.walk import filter_draws, time_order, time_steps, walk_filter_op
-from models.config import ModelConfig, SamplerSettings
+from models.config import ModelConfig, PublishCriteria, SamplerSettings
 from models.constants import (
     FORECASTER_DIM,
     GROUP_DIM,
@@ -683,6 +683,28 @@ class Diagnostics:
         d = dataclasses.asdict(self)
         d["reasons"] = list(self.reasons)
         return d
+
+
+def next_attempt(
+    diag: Diagnostics, publish: PublishCriteria, tune: int, draws: int, target_accept: float
+) -> tuple[int, int, float]:
+    """The ``(tune, draws, target_accept)`` of the retry of an attempt that failed the
+    publish checks with ``diag``.
+
+    Every retry tunes twice as long. An attempt that diverged takes the small steps of a
+    target acceptance of at least 0.99: divergences say the step is too long somewhere in
+    the posterior. One that mixed slowly (R-hat or ESS failed) takes twice the draws, at its
+    own target if it did not diverge: its steps were sound, its chains too short, and
+    smaller steps would only make each draw dearer (docs/model.md, "Fits and publishability").
+    """
+    tune *= 2
+    if diag.divergences > 0:
+        target_accept = max(target_accept, 0.99)
+    if not (diag.max_rhat <= publish.max_rhat and diag.min_ess_bulk >= publish.min_ess_bulk):
+        # Chains that mix slowly (hyperparameters near their prior, coupled to hundreds of
+        # forecasters seen once) need more draws, not only more tuning.
+        draws *= 2
+    return tune, draws, target_accept
 
 
 @dataclass(frozen=True)
@@ -1566,13 +1588,9 @@ class ForecastModel:
                 continue
             retries_left -= 1
             log.warning("fit %s not publishable (%s); retrying", fit_id, "; ".join(diag.reasons))
-            tune *= 2
-            target_accept = max(target_accept, 0.99)
-            pc = self.config.publish
-            if not (diag.max_rhat <= pc.max_rhat and diag.min_ess_bulk >= pc.min_ess_bulk):
-                # Chains that mix slowly (hyperparameters near their prior, coupled to
-                # hundreds of forecasters seen once) need more draws, not only more tuning.
-                draws *= 2
+            tune, draws, target_accept = next_attempt(
+                diag, self.config.publish, tune, draws, target_accept
+            )
         del trace
         release_free_memory(collect=False)  # the sampler's buffers; the next fit collects
         created = datetime.now(UTC)

@@ -31,18 +31,30 @@ def shared_data() -> Path:
     return folder
 
 
+class SampledCalls(list[tuple[int, int, float]]):
+    """``(tune, draws, target_accept)`` of every ``nutpie.sample`` call, in order, and in
+    ``divergences`` the divergent transitions each call's draws had."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.divergences: list[int] = []
+
+
 @pytest.fixture
-def sampled_settings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, float]]:
+def sampled_settings(monkeypatch: pytest.MonkeyPatch) -> SampledCalls:
     """Records ``(tune, draws, target_accept)`` of every ``nutpie.sample`` call, which still
-    samples."""
+    samples, and the divergences of its draws."""
+    import numpy as np
     import nutpie
 
-    calls: list[tuple[int, int, float]] = []
+    calls = SampledCalls()
     real_sample = nutpie.sample
 
     def recording_sample(compiled, **kwargs):  # type: ignore[no-untyped-def]
         calls.append((kwargs["tune"], kwargs["draws"], kwargs["target_accept"]))
-        return real_sample(compiled, **kwargs)
+        trace = real_sample(compiled, **kwargs)
+        calls.divergences.append(int(np.asarray(trace["sample_stats"]["diverging"]).sum()))
+        return trace
 
     monkeypatch.setattr(nutpie, "sample", recording_sample)
     return calls

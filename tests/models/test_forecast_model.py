@@ -16,9 +16,11 @@ from models.evidence import epoch_seconds, evidence_offsets
 from models.exceptions import DataError
 from models.forecast_model import (
     COMPILED,
+    Diagnostics,
     ForecastModel,
     ModelStructure,
     capacity,
+    next_attempt,
     rank_diagnostics,
 )
 from models.simulate import EPOCH, realistic_forecasters, simulate
@@ -193,13 +195,43 @@ def test_large_data_sets_are_sampled_at_their_own_settings(sampled_settings):
         post = ForecastModel(lenient).fit(data, sampler=settings)
         assert calls[-1] == expected, (threshold, calls)
         assert post.n_samples == 2 * expected[1]
-    # A retry takes the small steps of 0.99, whatever the first attempt's target, and twice
-    # the first attempt's tuning and (as ESS failed) draws.
+    # A retry takes twice the first attempt's tuning and (as ESS failed) draws; the small
+    # steps of 0.99 only if the first attempt diverged, else the first attempt's target.
     strict = ModelConfig(publish={"min_ess_bulk": 10_000, "max_divergences": 10_000})
     calls.clear()
+    calls.divergences.clear()
     settings = small.model_copy(update={"large_data_forecasts": n, "retries": 1})
     ForecastModel(strict).fit(data, sampler=settings)
-    assert calls == [(60, 80, 0.9), (120, 160, 0.99)]
+    retry_target = 0.99 if calls.divergences[0] else 0.9
+    assert calls == [(60, 80, 0.9), (120, 160, retry_target)]
+
+
+def _failed(max_rhat: float, min_ess: float, divergences: int) -> Diagnostics:
+    return Diagnostics(
+        max_rhat=max_rhat, min_ess_bulk=min_ess, divergences=divergences, publishable=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("diag", "expected"),
+    [
+        # Slow mixing alone: twice the tuning and draws, the same steps.
+        (_failed(1.0101, 630, 0), (1000, 1000, 0.9)),
+        (_failed(1.005, 120, 0), (1000, 1000, 0.9)),
+        # Divergences alone: twice the tuning, smaller steps, the same draws.
+        (_failed(1.005, 900, 3), (1000, 500, 0.99)),
+        # Both.
+        (_failed(1.02, 900, 1), (1000, 1000, 0.99)),
+    ],
+)
+def test_a_retry_takes_smaller_steps_only_after_divergences(diag, expected):
+    """What failed decides the retry: divergences shorten the steps, slow mixing lengthens
+    the chains, and every retry tunes twice as long."""
+    publish = ModelConfig().publish
+    assert next_attempt(diag, publish, 500, 500, 0.9) == expected
+    # A target already above 0.99 is never lowered.
+    tune, draws, target = next_attempt(diag, publish, 500, 500, 0.995)
+    assert (tune, draws, target) == (expected[0], expected[1], 0.995)
 
 
 def test_given_sampler_options_hold_at_every_size():
