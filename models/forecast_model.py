@@ -613,6 +613,40 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
     return model
 
 
+def compile_nutpie(model: Any, var_names: list[str]) -> Any:
+    """``nutpie.compile_pymc_model(model)``, and once more without PyTensor's numba cache
+    if compiling from the cache fails.
+
+    PyTensor (3.3.8) keys its on-disk numba cache of generated functions (fused elementwise
+    kernels among them) by the operation, and one key can be stored from one graph and
+    loaded for another: a kernel cached with writeable inputs, loaded where nutpie passes
+    the model's data read-only, fails numba's typing (``TypingError: ... readonly
+    array``), and every later process on that cache fails the same way. Seen in CI on a
+    cold cache filled by the test files in parallel (docs/operations.md, "Compile cache").
+    Compiling without the cache is the same model and costs only the compile time the
+    cache would have saved; the failing entries stay, and each process that meets one pays
+    that once.
+    """
+    import nutpie
+    import pytensor
+    from numba.core.errors import NumbaError
+
+    try:
+        return nutpie.compile_pymc_model(model, var_names=var_names)
+    except NumbaError as exc:
+        if not pytensor.config.numba__cache:
+            raise
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        log.warning(
+            "compiling the model from PyTensor's numba cache failed (%s: %s); compiling it "
+            "again without the cache",
+            type(exc).__name__,
+            first[:300],
+        )
+    with pytensor.config.change_flags(numba__cache=False):
+        return nutpie.compile_pymc_model(model, var_names=var_names)
+
+
 class _CompiledModels:
     """One compiled nutpie model per (structure, priors); compiled once per process."""
 
@@ -626,11 +660,9 @@ class _CompiledModels:
         with self._lock:
             compiled = self._models.get(key)
             if compiled is None:
-                import nutpie
-
                 model = build_model(structure, config, encoded)
                 started = time.perf_counter()
-                compiled = nutpie.compile_pymc_model(model, var_names=sampled_vars(config))
+                compiled = compile_nutpie(model, sampled_vars(config))
                 log.info("compiled model %s in %.1f s", structure, time.perf_counter() - started)
                 self._models[key] = compiled
                 self.compilations += 1
