@@ -618,11 +618,11 @@ def compile_nutpie(model: Any, var_names: list[str]) -> Any:
     if compiling from the cache fails.
 
     PyTensor (3.3.8) keys its on-disk numba cache of generated functions (fused elementwise
-    kernels among them) by the operation, and one key can be stored from one graph and
-    loaded for another: a kernel cached with writeable inputs, loaded where nutpie passes
-    the model's data read-only, fails numba's typing (``TypingError: ... readonly
-    array``), and every later process on that cache fails the same way. Seen in CI on a
-    cold cache filled by the test files in parallel (docs/operations.md, "Compile cache").
+    kernels among them) by the operation, not by whether their inputs may be written: a
+    kernel stored with the signature of writeable inputs only, loaded by a later process
+    where nutpie passes the model's data read-only, failed numba's typing (``TypingError:
+    ... readonly array``), and so did every later process on that cache. Seen in CI on a
+    cold cache filled by the test files in parallel (docs/operations.md, "Caches").
     Compiling without the cache is the same model and costs only the compile time the
     cache would have saved; the failing entries stay, and each process that meets one pays
     that once.
