@@ -636,12 +636,12 @@ def compile_nutpie(model: Any, var_names: list[str]) -> Any:
     except NumbaError as exc:
         if not pytensor.config.numba__cache:
             raise
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        # (Numba's message ends with where typing failed; what failed is in its middle.)
         log.warning(
             "compiling the model from PyTensor's numba cache failed (%s: %s); compiling it "
             "again without the cache",
             type(exc).__name__,
-            first[:300],
+            exc,
         )
     with pytensor.config.change_flags(numba__cache=False):
         return nutpie.compile_pymc_model(model, var_names=var_names)

@@ -39,6 +39,11 @@ class SampledCalls(list[tuple[int, int, float]]):
         super().__init__()
         self.divergences: list[int] = []
 
+    def clear(self) -> None:
+        """Forget the calls and their divergences alike."""
+        super().clear()
+        self.divergences.clear()
+
 
 @pytest.fixture
 def sampled_settings(monkeypatch: pytest.MonkeyPatch) -> SampledCalls:

@@ -199,7 +199,6 @@ def test_large_data_sets_are_sampled_at_their_own_settings(sampled_settings):
     # steps of 0.99 only if the first attempt diverged, else the first attempt's target.
     strict = ModelConfig(publish={"min_ess_bulk": 10_000, "max_divergences": 10_000})
     calls.clear()
-    calls.divergences.clear()
     settings = small.model_copy(update={"large_data_forecasts": n, "retries": 1})
     ForecastModel(strict).fit(data, sampler=settings)
     retry_target = 0.99 if calls.divergences[0] else 0.9
@@ -452,7 +451,7 @@ def test_no_double_counting_of_evidence():
 
 
 @pytest.mark.slow
-def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge(monkeypatch):
+def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge(sampled_settings):
     # Five identical forecasters, each on all 60 questions: each has enough forecasts to be
     # sampled centred, but the population spread of bias and noise is near zero, where the
     # centred form funnels.
@@ -473,36 +472,23 @@ def test_alike_forecasters_are_refitted_non_centred_when_centred_ones_diverge(mo
     first = ForecastModel(still).fit(data, sampler=settings.model_copy(update={"retries": 0}))
     assert first.diagnostics.centred_forecasters == 5
     assert first.diagnostics.divergences > 0 and not first.diagnostics.publishable
-    import nutpie
-
-    calls: list[dict] = []
-    divergences: list[int] = []
-    real_sample = nutpie.sample
-
-    def recording_sample(compiled, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(kwargs)
-        trace = real_sample(compiled, **kwargs)
-        divergences.append(int(np.asarray(trace["sample_stats"]["diverging"]).sum()))
-        return trace
-
-    monkeypatch.setattr(nutpie, "sample", recording_sample)
+    calls = sampled_settings
+    calls.clear()
     post = ForecastModel(still).fit(data, sampler=settings)
     d = post.diagnostics
     assert d.centred_forecasters == 0 and d.publishable, d.reasons
     # A change of coordinates, not a longer run: the refit keeps the first one's settings.
-    assert [(c["tune"], c["draws"], c["target_accept"]) for c in calls[:2]] == [
-        (settings.tune, settings.draws, settings.target_accept)
-    ] * 2
+    assert calls[:2] == [(settings.tune, settings.draws, settings.target_accept)] * 2
     # And it is the cure: centred, over ten divergent transitions (18 to 97 of 4,000
     # measured, by machine); non-centred at the same settings, at most a stray one (0 or 1
     # of 4,000 measured; a stray one is retried).
-    assert divergences[0] >= 10 and divergences[1] <= 2, divergences
+    assert calls.divergences[0] >= 10 and calls.divergences[1] <= 2, calls.divergences
     # Nor does it use up the retry: a refit that then fails on ESS is retried as usual.
     calls.clear()
     strict = ModelConfig(publish={"min_ess_bulk": 100_000}).held_still()
     again = ForecastModel(strict).fit(data, sampler=settings)
     assert again.diagnostics.attempts == 3 and not again.diagnostics.publishable
-    assert [(c["tune"], c["draws"]) for c in calls] == [
+    assert [c[:2] for c in calls] == [
         (settings.tune, settings.draws),
         (settings.tune, settings.draws),
         (2 * settings.tune, 2 * settings.draws),
