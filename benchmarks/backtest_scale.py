@@ -18,11 +18,16 @@ and after, the fit's diagnostics.
     .venv/bin/python benchmarks/backtest_scale.py --sizes 5000 --target-accept 0.9 --tune 500
     .venv/bin/python benchmarks/backtest_scale.py --sizes 20000 --per-question 200   # dense
     .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --still   # the closed form
+    .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --write-csv big.csv
+
+``--write-csv`` writes the simulated data of one size as a forecasts CSV and stops, so that
+the whole ``helsinki backtest`` command can be run and timed on it.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import resource
@@ -96,6 +101,35 @@ def shaped_data(n_forecasts: int, seed: int = 0, per_question: float | None = No
     resolutions = tuple(Resolution(questions[q].id, int(outcome[q])) for q in range(n_q))
     data = ForecastData(questions, tuple(forecasts), (), resolutions)
     return data, time.perf_counter() - t0
+
+
+def write_csv(data, path: str | Path) -> None:
+    """Write :func:`shaped_data`'s data as a forecasts CSV (format: the data README).
+
+    One row a forecast, in the data's order: its question, forecaster, probability (the
+    forecast's log-odds as a probability, 4 decimals), the question's outcome, when it was
+    made (UTC, to the second) and the question's group.
+    """
+    from scipy.special import expit
+
+    groups = {q.id: q.group for q in data.questions}
+    outcome = {r.question_id: r.outcome for r in data.resolutions}
+    with open(path, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(
+            ["question_id", "forecaster_id", "probability", "outcome", "created_at", "group"]
+        )
+        for f in data.forecasts:
+            out.writerow(
+                [
+                    f.question_id,
+                    f.forecaster_id,
+                    f"{expit(f.logit_center):.4f}",
+                    outcome[f.question_id],
+                    f.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    groups[f.question_id],
+                ]
+            )
 
 
 def fold_data(data, k: int, seed: int = 0):
@@ -243,8 +277,20 @@ def main() -> None:
         action="store_true",
         help="the model with questions that hold still (no walk, no crowd drift: closed form)",
     )
+    ap.add_argument(
+        "--write-csv",
+        metavar="FILE",
+        help="write the simulated data of the one size given as a forecasts CSV, then stop",
+    )
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.write_csv:
+        if len(args.sizes) != 1:
+            ap.error("--write-csv takes one size: --sizes N")
+        data, _ = shaped_data(args.sizes[0], args.seed, args.per_question)
+        write_csv(data, args.write_csv)
+        print(f"wrote {len(data.forecasts)} forecasts to {args.write_csv}")
+        return
     overrides = {
         k: v
         for k, v in (

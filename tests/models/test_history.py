@@ -337,3 +337,40 @@ def test_reads_the_shared_files(
     assert len(pairs) == latest.n_forecasts  # one forecast per (question, forecaster)
     data = to_forecast_data(latest)
     assert len(data.questions) == questions and len(data.resolutions) == questions
+
+
+def test_the_scale_benchmarks_csv_reads_back_as_its_simulated_data(tmp_path: Path) -> None:
+    """``benchmarks/backtest_scale.py --write-csv`` writes the data the scale figures used, in
+    the format ``helsinki backtest`` reads: every forecast, outcome and group comes back."""
+    import subprocess
+    import sys
+
+    from scipy.special import expit
+
+    root = Path(__file__).resolve().parents[2]
+    script = root / "benchmarks" / "backtest_scale.py"
+    path = tmp_path / "scale.csv"
+    subprocess.run(
+        [sys.executable, str(script), "--sizes", "5000", "--seed", "3", "--write-csv", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    sys.path.insert(0, str(script.parent))
+    try:
+        from backtest_scale import shaped_data
+    finally:
+        sys.path.remove(str(script.parent))
+    data, _ = shaped_data(5000, seed=3)
+    table = read_forecasts_csv(path)
+
+    assert len(table.probability) == len(data.forecasts) == 5000
+    assert table.question_ids == tuple(q.id for q in data.questions)
+    assert len(table.forecaster_ids) == len({f.forecaster_id for f in data.forecasts})
+    expected = np.array([expit(f.logit_center) for f in data.forecasts])
+    np.testing.assert_allclose(table.probability, expected, atol=5e-5)
+    resolved = {r.question_id: r.outcome for r in data.resolutions}
+    assert table.outcome.tolist() == [resolved[q] for q in table.question_ids]
+    assert table.group.tolist() == [q.group for q in data.questions]
+    assert [table.question_ids[i] for i in table.question] == [
+        f.question_id for f in data.forecasts
+    ]
