@@ -262,6 +262,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         return 2
     names = list(dict.fromkeys(names))
     terminal = sys.stderr.isatty()
+    # Fold lines go wherever stderr goes when asked for; the sampler's bar redraws itself
+    # and would fill a log file, so it needs a terminal as well.
+    show = terminal if args.progress is None else bool(args.progress)
     try:
         if args.plot:
             _check_writable(args.plot, "--plot")
@@ -303,14 +306,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         methods: dict[str, BacktestMethod] = {}
         for name in names:
             if name == MODEL_METHOD:
-                model = model_method(config, sampler, progress=terminal)
-                methods[name] = _announce_folds(model, len(folds), enabled=terminal)
+                model = model_method(config, sampler, progress=show and terminal)
+                methods[name] = _announce_folds(model, len(folds), enabled=show)
             else:
                 methods[name] = aggregator_method(REFERENCE_RULES[name])
         _say(
             f"backtest of {args.file}: {len(resolved)} resolved questions, {len(folds)} folds, "
             f"methods {', '.join(names)}",
-            enabled=terminal,
+            enabled=show,
         )
         scores = run_reference_backtest(table, folds, methods=methods)
     except HelsinkiModelError as exc:
@@ -459,7 +462,8 @@ def _write_predictions(scores: list[Any], folds: Sequence[Iterable[str]], path: 
 
 
 def _announce_folds(method: Any, n_folds: int, *, enabled: bool) -> Any:
-    """Wrap a backtest method so that each fold's start and end are told on stderr."""
+    """Wrap the model's backtest method so that each fold's start and end are told on stderr,
+    the end with its fit's attempts and publish checks (from ``method.fits``)."""
     import time
 
     calls = [0]
@@ -473,8 +477,15 @@ def _announce_folds(method: Any, n_folds: int, *, enabled: bool) -> Any:
         )
         started = time.perf_counter()
         p = method(train, heldout)
+        fit = method.fits[-1]
+        verdict = (
+            "publishable" if fit.publishable else "NOT publishable (" + "; ".join(fit.reasons) + ")"
+        )
         _say(
-            f"fold {calls[0]}/{n_folds}: done in {time.perf_counter() - started:.1f} s",
+            f"fold {calls[0]}/{n_folds}: done in {time.perf_counter() - started:.1f} s, "
+            f"{fit.attempts} attempt{'s' if fit.attempts != 1 else ''} (last sampled "
+            f"{fit.sampling_seconds:.1f} s): {verdict}, max R-hat {fit.max_rhat:.4f}, "
+            f"min bulk ESS {fit.min_ess_bulk:.0f}, {fit.divergences} divergences",
             enabled=enabled,
         )
         return p
@@ -645,6 +656,13 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--draws", type=int, help="draws per chain (default: the model's)")
     backtest.add_argument("--tune", type=int, help="tuning steps per chain (default: the model's)")
     backtest.add_argument("--chains", type=int, help="chains (default: the model's)")
+    backtest.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="a line on stderr as each fold starts and ends, with its fit's checks (default: "
+        "on when stderr is a terminal; --progress for a log file, --no-progress for none); "
+        "the sampler's progress bar only ever on a terminal",
+    )
     backtest.set_defaults(func=cmd_backtest)
     _add_service_commands(sub)
     return parser

@@ -172,10 +172,51 @@ def test_text_output_lists_methods_and_fits(
     code = main(
         ["backtest", str(simulated_csv), "--folds", "2", "--methods", "mean", "model", *QUICK]
     )
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert code == 0
-    assert "mean" in out and "model" in out
-    assert "model fits" in out
+    assert "mean" in captured.out and "model" in captured.out
+    assert "model fits" in captured.out
+    # stderr is not a terminal here: no progress unless asked for.
+    assert "fold 1/2" not in captured.err and "backtest of" not in captured.err
+
+
+def test_progress_on_request_tells_each_fold_and_its_fit(
+    simulated_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--progress`` writes the fold lines to a stderr that is not a terminal (a log file),
+    each fold's end with its fit's checks, while stdout stays the report alone."""
+    args = ["backtest", str(simulated_csv), "--folds", "2", "--methods", "mean", "model"]
+    code = main([*args, "--json", "--progress", *QUICK])
+    captured = capsys.readouterr()
+    assert code == 0
+    result = json.loads(captured.out)  # nothing but the JSON object on stdout
+    lines = [line for line in captured.err.splitlines() if line.startswith("fold ")]
+    assert len(lines) == 4, captured.err
+    assert lines[0].startswith("fold 1/2: fitting the model on ")
+    assert lines[2].startswith("fold 2/2: fitting the model on ")
+    for line, fit in zip(lines[1::2], result["model_fits"], strict=True):
+        assert f"{fit['attempts']} attempt" in line
+        verdict = "publishable," if fit["publishable"] else "NOT publishable ("
+        assert verdict in line
+        assert f"max R-hat {fit['max_rhat']:.4f}" in line
+        assert f"{fit['divergences']} divergences" in line
+    assert captured.err.startswith("backtest of ")
+
+
+@pytest.mark.parametrize(("flag", "shown"), [([], True), (["--no-progress"], False)])
+def test_progress_follows_the_terminal_unless_told(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flag: list[str],
+    shown: bool,
+) -> None:
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    path = _small_csv(tmp_path, 6)
+    assert main(["backtest", str(path), "--folds", "2", "--methods", "mean", *flag]) == 0
+    assert ("backtest of " in capsys.readouterr().err) is shown
 
 
 def test_json_via_capsys(simulated_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
