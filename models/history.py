@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -259,18 +259,33 @@ def _parse_outcome(text: str) -> float:
     return value
 
 
+# The largest float of seconds since the epoch that is still a moment of year 9999 in UTC.
+_LAST_STAMP = math.nextafter(datetime(9999, 12, 31, tzinfo=UTC).timestamp() + 86400, 0.0)
+
+
+# 24:00 (with zero seconds and fractions, if given) after the date: the end of that day.
+_END_OF_DAY = re.compile(r"(?<=[T ])24(?=(?::?00(?::?00(?:[.,]0+)?)?)?(?:Z|[+-]|$))")
+
+
 def _parse_timestamp(text: str) -> float:
+    # RFC 3339 allows a lower-case t and z; ISO 8601 writes the end of a day as 24:00.
+    iso, end_of_day = _END_OF_DAY.subn("00", text.upper(), count=1)
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(iso)
     except ValueError:
         raise ValueError(f"not an ISO 8601 timestamp: {text!r}") from None
-    if moment.tzinfo is None:  # naive timestamps are taken to be UTC, as in models.dataset
-        moment = moment.replace(tzinfo=UTC)
+    # Naive timestamps are taken to be UTC, as in models.dataset.
+    offset = moment.utcoffset() or timedelta(0)
     try:
-        # In UTC it must still be a date (0001-01-01T00:30+01:00 is in year 0 there).
-        return datetime.fromtimestamp(moment.timestamp(), tz=UTC).timestamp()
-    except (OverflowError, ValueError, OSError):
+        # In UTC it must still be a date (0001-01-01T00:30+01:00 is in year 0 there); one
+        # step, so that 0001-01-01T24:00+01:00 (23:00 on 1 January in UTC) is one.
+        moment = moment.replace(tzinfo=None) + (timedelta(days=end_of_day) - offset)
+        moment = moment.replace(tzinfo=UTC)
+    except OverflowError:
         raise ValueError(f"{text!r} lies outside the years 1 to 9999 in UTC") from None
+    # Seconds as a float are 3e-5 s apart near year 9999: 9999-12-31T23:59:59.99999 rounds up
+    # to the first second of year 10000, which no datetime holds. Keep such a moment in 9999.
+    return min(moment.timestamp(), _LAST_STAMP)
 
 
 class _RowError(Exception):

@@ -106,6 +106,13 @@ BAD_ROWS = [
     # Year 0 and year 10000 in UTC: accepted as text, no date there.
     ("q2,alice,0.2,1,0001-01-01T00:30:00+01:00,g", "created_at", "years 1 to 9999"),
     ("q2,alice,0.2,1,9999-12-31T23:30:00-01:00,g", "created_at", "years 1 to 9999"),
+    ("q2,alice,0.2,1,9999-12-31T24:00:00Z,g", "created_at", "years 1 to 9999"),
+    # 24:00 is the end of a day; later in hour 24 is no time. Reduced and ordinal dates
+    # are ISO 8601 too, but name a month or a day, not a moment.
+    ("q2,alice,0.2,1,2024-07-21T24:00:01Z,g", "created_at", "ISO 8601"),
+    ("q2,alice,0.2,1,2024-07-21T24:30Z,g", "created_at", "ISO 8601"),
+    ("q2,alice,0.2,1,2024-07,g", "created_at", "ISO 8601"),
+    ("q2,alice,0.2,1,2024-203,g", "created_at", "ISO 8601"),
     (f"q1,bob,0.2,0,{T0},g", "outcome", "earlier row"),  # q1 resolved 1 on line 2
     (f"q1,bob,0.2,1,{T0},other", "group", "earlier row"),
     (f"q2,alice,0.2,1,{T0},g,surplus", "row", "7 fields"),
@@ -238,6 +245,51 @@ def test_decimal_forms_that_are_read(tmp_path: Path) -> None:
     table = read_forecasts_csv(path)
     assert table.probability.tolist() == [0.25, 0.5, 0.25, 1.0]
     assert table.outcome.tolist() == [1.0, 0.0]
+
+
+def test_lower_case_separators_and_the_end_of_a_day_are_read(tmp_path: Path) -> None:
+    """RFC 3339's lower-case t and z, and ISO 8601's 24:00 as the next day's first moment."""
+    path = write_csv(
+        tmp_path,
+        HEADER,
+        "q1,a,0.2,1,2024-07-21t06:00:00z,g",
+        "q1,b,0.3,1,2024-07-21T24:00:00Z,g",
+        "q1,c,0.4,1,2024-07-21t24:00+02:00,g",
+        "q1,d,0.5,1,2024-12-31 24:00:00.000,g",
+        "q1,e,0.6,1,0001-01-01T24:00+01:00,g",
+    )
+    stamps = read_forecasts_csv(path).created_at.tolist()
+    assert stamps == [
+        datetime(2024, 7, 21, 6, tzinfo=UTC).timestamp(),
+        datetime(2024, 7, 22, tzinfo=UTC).timestamp(),
+        datetime(2024, 7, 21, 22, tzinfo=UTC).timestamp(),
+        datetime(2025, 1, 1, tzinfo=UTC).timestamp(),
+        datetime(1, 1, 1, 23, tzinfo=UTC).timestamp(),
+    ]
+
+
+def test_the_first_and_last_moments_of_the_years_1_to_9999_are_read(tmp_path: Path) -> None:
+    """The last microseconds of 9999 are still 9999, though their float seconds round to 10000."""
+    path = write_csv(
+        tmp_path,
+        HEADER,
+        "q1,a,0.2,1,0001-01-01T00:00:00Z,g",
+        "q1,b,0.3,1,0001-01-01T01:00:00.000001+01:00,g",
+        "q2,a,0.4,0,9999-12-31T23:59:59,g",
+        "q2,b,0.5,0,9999-12-31T23:59:59.99999Z,g",
+        "q2,c,0.6,0,9999-12-31T23:59:59.999999-00:00,g",
+        "q2,d,0.7,0,9999-12-31T22:59:59.999999-01:00,g",
+    )
+    table = read_forecasts_csv(path)
+    assert table.skipped == 0 and table.n_forecasts == 6
+    stamps = table.created_at.tolist()
+    assert stamps[0] == datetime(1, 1, 1, tzinfo=UTC).timestamp()
+    assert stamps[0] <= stamps[1] < stamps[2] < stamps[3] <= stamps[4] == stamps[5]
+    moments = [f.created_at for f in to_forecast_data(table).forecasts]
+    assert moments[0] == datetime(1, 1, 1, tzinfo=UTC)
+    assert moments[2] == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    for moment in moments[3:]:
+        assert datetime(9999, 12, 31, 23, 59, 59, 999_900, tzinfo=UTC) < moment
 
 
 def _table(rows: list[tuple[str, str, float, float]], outcome: dict[str, float]) -> ForecastTable:
