@@ -1,0 +1,154 @@
+"""Forecasters who know little: does the model lose to a rule, or only to luck?
+
+Simulated sets in which the model is the true generative model, so its best possible
+forecast is known. Each question's log-odds is ``z ~ Normal(-0.9, 1)`` (about 30% yes, the
+status quo of the shared sets) and its outcome ``Bernoulli(logistic(z))``. Eight of twenty
+forecasters give each question one forecast: each sees ``z`` through independent noise (sd
+2) and reports log-odds ``0.35 * seen - 0.585 + Normal(0, 0.3)``, under-confident and
+pulled toward the base rate. The information is independent between forecasters, so the
+best forecast extremizes their mean log-odds (about 1.8 times, the classic case for the
+extremized rule).
+
+The **oracle** forecasts with the true posterior, ``P(y | the question's forecasts)`` under
+these exact parameters (on a grid over ``z``): what no method fitted on 64 questions can
+beat on average. The script runs the same 5-fold backtest as ``helsinki backtest`` with
+every reference rule, the model and the oracle, and prints per set each method's Brier and
+log score, and the model's 90% paired bootstrap interval against the best rule and against
+the oracle. A rule ahead of the model where the oracle too is behind it is ahead by luck.
+
+    .venv/bin/python benchmarks/backtest_weak_signal.py               # seeds 1, 2 and 3
+    .venv/bin/python benchmarks/backtest_weak_signal.py --seeds 4 --write-csv weak4.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={ROOT / 'var' / 'cache' / 'pytensor'}")
+
+QUESTIONS, FORECASTERS, PER_QUESTION = 80, 20, 8
+Z_MEAN, Z_SD = -0.9, 1.0  # each question's log-odds
+SEEN_SD = 2.0  # what one forecaster's view of z adds
+SLOPE, INTERCEPT, REPORT_SD = 0.35, -0.9 * 0.65, 0.3  # reported = SLOPE * seen + INTERCEPT + ...
+
+
+def write_csv(seed: int, path: Path) -> None:
+    """One simulated set as a forecasts CSV (every forecast at one instant)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(Z_MEAN, Z_SD, QUESTIONS)
+    y = rng.random(QUESTIONS) < 1 / (1 + np.exp(-z))
+    lines = ["question_id,forecaster_id,probability,outcome,created_at"]
+    for q in range(QUESTIONS):
+        for f in rng.choice(FORECASTERS, PER_QUESTION, replace=False):
+            seen = z[q] + rng.normal(0, SEEN_SD)
+            reported = SLOPE * seen + INTERCEPT + rng.normal(0, REPORT_SD)
+            p = round(float(1 / (1 + np.exp(-reported))), 3)
+            lines.append(f"q{q},f{f},{p},{int(y[q])},2024-07-21T00:00:00Z")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def oracle(train, heldout):  # type: ignore[no-untyped-def]
+    """The true posterior of each held-out question given its forecasts (``train`` unused)."""
+    latest = heldout.latest_per_forecaster()
+    grid = np.linspace(Z_MEAN - 10 * Z_SD, Z_MEAN + 10 * Z_SD, 4001)
+    log_prior = -0.5 * ((grid - Z_MEAN) / Z_SD) ** 2
+    sd = np.hypot(SLOPE * SEEN_SD, REPORT_SD)  # a reported log-odds given z
+    p = np.clip(latest.probability, 0.0005, 0.9995)  # the CSV's 3 decimals
+    reported = np.log(p / (1 - p))
+    out = np.empty(latest.n_questions)
+    for q in range(latest.n_questions):
+        r = reported[latest.question == q]
+        log_post = log_prior - 0.5 * (((r[:, None] - SLOPE * grid - INTERCEPT) / sd) ** 2).sum(0)
+        w = np.exp(log_post - log_post.max())
+        out[q] = np.sum(w / (1 + np.exp(-grid))) / w.sum()
+    return out
+
+
+def run(seed: int, path: Path) -> dict:  # type: ignore[type-arg]
+    from models.aggregators import REFERENCE_RULES
+    from models.backtest import (
+        aggregator_method,
+        compare_methods,
+        model_method,
+        question_folds,
+        run_reference_backtest,
+    )
+    from models.history import read_forecasts_csv
+
+    table = read_forecasts_csv(path)
+    folds = question_folds(table.resolved_question_ids(), 5, 0)
+    methods = {rule: aggregator_method(REFERENCE_RULES[rule]) for rule in REFERENCE_RULES}
+    model = model_method()
+    methods["model"] = model
+    methods["oracle"] = oracle
+    started = time.perf_counter()
+    scores = run_reference_backtest(table, folds, methods=methods)
+    seconds = time.perf_counter() - started
+    best = min((s for s in scores if s.name not in ("model", "oracle")), key=lambda s: s.brier)
+    against = {c.against: c for c in compare_methods(scores, "model", 0)}
+
+    def interval(name: str) -> dict[str, float]:
+        d = against[name].differences["brier"]
+        return {"difference": d.difference, "low": d.low, "high": d.high}
+
+    return {
+        "seed": seed,
+        "scores": {s.name: {"brier": s.brier, "log_score": s.log_score} for s in scores},
+        "best_rule": best.name,
+        "model_minus_best_rule": interval(best.name),
+        "model_minus_oracle": interval("oracle"),
+        "publishable_folds": sum(f.publishable for f in model.fits),
+        "seconds": round(seconds, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--write-csv", type=Path, help="write the one set of --seeds here, and stop")
+    args = ap.parse_args()
+    if args.write_csv:
+        if len(args.seeds) != 1:
+            ap.error("--write-csv takes one seed: give --seeds N")
+        write_csv(args.seeds[0], args.write_csv)
+        return
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            path = Path(tmp) / f"weak-{seed}.csv"
+            write_csv(seed, path)
+            r = run(seed, path)
+            rows.append(r)
+            s = r["scores"]
+            order = sorted(s, key=lambda name: s[name]["brier"])
+            print(
+                f"seed {seed}: Brier / log score, best first ({r['seconds']} s, "
+                f"{r['publishable_folds']}/5 folds publishable)"
+            )
+            for name in order:
+                print(f"  {name:<20} {s[name]['brier']:.4f}  {s[name]['log_score']:.4f}")
+            for label, key in (
+                ("best rule, " + r["best_rule"], "model_minus_best_rule"),
+                ("oracle", "model_minus_oracle"),
+            ):
+                d = r[key]
+                print(
+                    f"  model minus {label}: Brier {d['difference']:+.4f} "
+                    f"[{d['low']:+.4f}, {d['high']:+.4f}]"
+                )
+            sys.stdout.flush()
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
