@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit, logit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,13 +47,13 @@ def write_csv(seed: int, path: Path) -> None:
     """One simulated set as a forecasts CSV (every forecast at one instant)."""
     rng = np.random.default_rng(seed)
     z = rng.normal(Z_MEAN, Z_SD, QUESTIONS)
-    y = rng.random(QUESTIONS) < 1 / (1 + np.exp(-z))
+    y = rng.random(QUESTIONS) < expit(z)
     lines = ["question_id,forecaster_id,probability,outcome,created_at"]
     for q in range(QUESTIONS):
         for f in rng.choice(FORECASTERS, PER_QUESTION, replace=False):
             seen = z[q] + rng.normal(0, SEEN_SD)
             reported = SLOPE * seen + INTERCEPT + rng.normal(0, REPORT_SD)
-            p = round(float(1 / (1 + np.exp(-reported))), 3)
+            p = round(float(expit(reported)), 3)
             lines.append(f"q{q},f{f},{p},{int(y[q])},2024-07-21T00:00:00Z")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -63,14 +64,13 @@ def oracle(train, heldout):  # type: ignore[no-untyped-def]
     grid = np.linspace(Z_MEAN - 10 * Z_SD, Z_MEAN + 10 * Z_SD, 4001)
     log_prior = -0.5 * ((grid - Z_MEAN) / Z_SD) ** 2
     sd = np.hypot(SLOPE * SEEN_SD, REPORT_SD)  # a reported log-odds given z
-    p = np.clip(latest.probability, 0.0005, 0.9995)  # the CSV's 3 decimals
-    reported = np.log(p / (1 - p))
+    reported = logit(np.clip(latest.probability, 0.0005, 0.9995))  # the CSV's 3 decimals
     out = np.empty(latest.n_questions)
     for q in range(latest.n_questions):
         r = reported[latest.question == q]
         log_post = log_prior - 0.5 * (((r[:, None] - SLOPE * grid - INTERCEPT) / sd) ** 2).sum(0)
         w = np.exp(log_post - log_post.max())
-        out[q] = np.sum(w / (1 + np.exp(-grid))) / w.sum()
+        out[q] = np.sum(w * expit(grid)) / w.sum()
     return out
 
 
