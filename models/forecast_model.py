@@ -114,6 +114,10 @@ CENTRE_FORECASTER_AT = 50
 #: divided by a small population spread is a curved ridge: docs/model.md).
 CENTRE_GROUP_SPREAD_AT = 50
 
+#: Groups with at least this many forecast questions take part in the estimate of how much
+#: the groups' spreads differ (:func:`group_spreads_to_centre`).
+GROUP_SPREAD_ESTIMATE_AT = 10
+
 #: Drawn after sampling, per draw and question (see ``_with_theta``).
 DRAWN_AFTER = ("theta", "contentious")
 
@@ -278,10 +282,7 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
         "group_effects": np.asarray(float(several_groups)),
         "group_spread_centred": (
             several_groups
-            & (
-                np.bincount(question_group[: len(qids)], minlength=structure.groups)
-                >= CENTRE_GROUP_SPREAD_AT
-            )
+            & group_spreads_to_centre(question_group[: len(qids)], obs_q, obs_m, structure.groups)
         ).astype(np.float64),
         "obs_question": obs_q,
         "obs_forecaster": obs_e,
@@ -318,6 +319,65 @@ def mixture_on(config: ModelConfig) -> bool:
     """
     cp = config.forecaster.contentious
     return cp.noise_scale > 1.0 and cp.max_forecasts >= 2
+
+
+def group_spreads_to_centre(
+    question_group: np.ndarray, obs_q: np.ndarray, obs_m: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """Which groups sample their question spread and level centred (docs/model.md,
+    "Parametrisation" 4): those of at least :data:`CENTRE_GROUP_SPREAD_AT` questions whose
+    own questions pin their spread more tightly than the groups' spreads differ.
+
+    Centring pays where a group's data outweigh the population prior, and that prior's
+    weight grows as the groups grow alike: groups alike in spread funnel centred however
+    many questions each has. How far the spreads differ is read from the forecasts alone
+    (never the outcomes): each question's mean forecast log-odds, the log of their standard
+    deviation in each group of :data:`GROUP_SPREAD_ESTIMATE_AT` questions or more (sampling
+    variance ``1 / (2 (n_g - 1))``), and the DerSimonian-Laird estimate ``D`` of the variance
+    between groups beyond that. A large group is centred where ``D`` exceeds its sampling
+    variance. With fewer than two groups to compare, size alone decides. The choice changes
+    the coordinates, not the posterior; a wrong one costs time (a divergent fit refitted
+    non-centred, or slow mixing), not scores.
+
+    Parameters
+    ----------
+    question_group : ndarray of int
+        Group of each real question.
+    obs_q, obs_m : ndarray
+        Question index and log-odds centre of each forecast.
+    n_groups : int
+        Length of the mask (the padded number of groups).
+
+    Returns
+    -------
+    ndarray of bool, shape (n_groups,)
+    """
+    sizes = np.bincount(question_group, minlength=n_groups)
+    large = sizes >= CENTRE_GROUP_SPREAD_AT
+    n_q = len(question_group)
+    counts = np.bincount(obs_q, minlength=n_q)
+    seen = counts > 0
+    means = np.bincount(obs_q, weights=obs_m, minlength=n_q)[seen] / counts[seen]
+    groups = question_group[seen]
+    log_sd, variance, members = [], [], []
+    for g in range(n_groups):
+        x = means[groups == g]
+        if len(x) >= GROUP_SPREAD_ESTIMATE_AT:
+            # A floor keeps a group of identical forecasts finite (and far from the others).
+            log_sd.append(np.log(max(float(np.std(x, ddof=1)), 1e-2)))
+            variance.append(1.0 / (2.0 * (len(x) - 1)))
+            members.append(g)
+    if len(members) < 2:
+        return large
+    y, v = np.array(log_sd), np.array(variance)
+    w = 1.0 / v
+    q = float(np.sum(w * (y - np.sum(w * y) / w.sum()) ** 2))
+    between = max(0.0, (q - (len(y) - 1)) / (w.sum() - np.sum(w**2) / w.sum()))
+    own = np.full(n_groups, np.inf)
+    own[members] = v
+    # A large group outside the estimate (most of its questions without forecasts) keeps
+    # the size rule: its spread is pinned by its prior and outcomes, not read here.
+    return large & ((between > own) | ~np.isin(np.arange(n_groups), members))
 
 
 def _partially_centred(name: str, mu: Any, sd: Any, centred: Any, dims: str) -> Any:

@@ -54,6 +54,16 @@ def _groups_fit(tau: np.ndarray, per_group: int, config: ModelConfig, seed: int)
     return np.asarray(post.draws["tau_phi"])[:, np.argsort(by_name)]
 
 
+def _two_groups(rng: np.random.Generator, n_questions: int, **kwargs: object):  # type: ignore[no-untyped-def]
+    """Simulated data of two groups whose spreads differ (0.6 and 3.0 around -0.5), so that
+    a large one samples its spread centred (``group_spreads_to_centre``)."""
+    theta = -0.5 + np.array([0.6, 3.0])[np.arange(n_questions) % 2] * rng.standard_normal(
+        n_questions
+    )
+    data, _ = simulate(rng, n_questions=n_questions, n_groups=2, theta=theta, **kwargs)  # type: ignore[arg-type]
+    return data
+
+
 @pytest.mark.slow
 def test_small_groups_that_do_not_differ_share_one_spread():
     # 40 groups of 3 questions, all with spread 1.5.
@@ -83,9 +93,7 @@ def test_only_large_groups_sample_their_spread_centred():
     rng = np.random.default_rng(2)
     n = CENTRE_GROUP_SPREAD_AT
     # Group g0 gets questions 0, 2, 4, ...: n of them; g1 gets n - 1.
-    data, _ = simulate(
-        rng, n_questions=2 * n - 1, n_forecasters=3, forecasts_per_question=2, n_groups=2
-    )
+    data = _two_groups(rng, 2 * n - 1, n_forecasters=3, forecasts_per_question=2)
     structure = ModelStructure.for_data(data)
     mask = encode(data, structure).arrays["group_spread_centred"]
     assert mask.shape == (structure.groups,)
@@ -97,6 +105,61 @@ def test_only_large_groups_sample_their_spread_centred():
     # with a prior alone would funnel against the population spread).
     one, _ = simulate(rng, n_questions=2 * n, n_forecasters=3, forecasts_per_question=2, n_groups=1)
     assert encode(one, ModelStructure.for_data(one)).arrays["group_spread_centred"].sum() == 0
+
+
+def _spread_mask(spread_ratio: float, n: int = 60) -> np.ndarray:
+    """The mask for two groups of ``n`` questions whose mean forecast log-odds have standard
+    deviations exactly 1 and ``spread_ratio``, one forecast a question."""
+    from models.forecast_model import group_spreads_to_centre
+
+    x = np.random.default_rng(0).standard_normal(n)
+    x = (x - x.mean()) / x.std(ddof=1)
+    obs_m = np.concatenate([x, spread_ratio * x])
+    question_group = np.repeat([0, 1], n)
+    return group_spreads_to_centre(question_group, np.arange(2 * n), obs_m, 2)
+
+
+def test_large_groups_are_centred_only_where_their_spreads_differ_beyond_chance():
+    # By hand, two groups of 60: log spreads 0 and d, each with sampling variance v = 1/118,
+    # weights 118; Cochran's Q = 118 d^2 / 2, the between-group variance
+    # D = (Q - 1) / (236 - 118). Centred iff D > v, i.e. Q > 2, i.e. d > sqrt(4/118) = 0.184:
+    # a ratio of spreads above exp(0.184) = 1.202.
+    assert list(_spread_mask(1.0)) == [False, False]
+    assert list(_spread_mask(1.18)) == [False, False]
+    assert list(_spread_mask(1.23)) == [True, True]
+    assert list(_spread_mask(1 / 1.23)) == [True, True]
+    # The same ratio over groups of 49 questions: too small to centre, whatever the spreads.
+    assert list(_spread_mask(3.0, n=49)) == [False, False]
+
+
+def test_large_groups_alike_in_spread_sample_non_centred():
+    """Groups alike in spread funnel centred however large they are (a fully crossed set,
+    40 forecasters on 400 questions in 5 such groups, diverged 31-110 times in every fold
+    centred: docs/model.md, "Parametrisation" 4); groups that differ are centred. The
+    outcomes play no part in the choice."""
+    from models.forecast_model import ModelStructure, encode
+
+    def mask(spreads: np.ndarray, resolved: int, seed: int) -> list[float]:
+        rng = np.random.default_rng(seed)
+        nq = 60 * len(spreads)
+        theta = -0.5 + spreads[np.arange(nq) % len(spreads)] * rng.standard_normal(nq)
+        data, _ = simulate(
+            rng,
+            n_questions=nq,
+            n_forecasters=FORECASTERS,
+            forecasts_per_question=4,
+            n_groups=len(spreads),
+            n_resolved=resolved,
+            theta=theta,
+            **CROWD,
+        )
+        return list(encode(data, ModelStructure.for_data(data)).arrays["group_spread_centred"])
+
+    for seed in (1, 2, 3):
+        assert mask(np.full(5, 1.5), 200, seed)[:5] == [0.0] * 5
+        assert mask(np.array([0.5, 1.0, 1.5, 2.5, 4.0]), 200, seed)[:5] == [1.0] * 5
+        # The same forecasts with no outcome at all: the same choice.
+        assert mask(np.full(5, 1.5), 0, seed)[:5] == [0.0] * 5
 
 
 def test_a_large_group_samples_what_its_questions_pin():
@@ -118,14 +181,7 @@ def test_a_large_group_samples_what_its_questions_pin():
 
     rng = np.random.default_rng(4)
     n = CENTRE_GROUP_SPREAD_AT
-    data, _ = simulate(
-        rng,
-        n_questions=2 * n - 1,
-        n_forecasters=3,
-        forecasts_per_question=2,
-        n_groups=2,
-        n_resolved=n,
-    )
+    data = _two_groups(rng, 2 * n - 1, n_forecasters=3, forecasts_per_question=2, n_resolved=n)
     config = ModelConfig().held_still()
     structure = ModelStructure.for_data(data)
     encoded = encode(data, structure)
@@ -176,13 +232,8 @@ def test_a_diverging_fit_with_centred_group_spreads_is_refitted_non_centred(monk
     from models.forecast_model import CENTRE_GROUP_SPREAD_AT
 
     rng = np.random.default_rng(4)
-    data, _ = simulate(
-        rng,
-        n_questions=2 * CENTRE_GROUP_SPREAD_AT,
-        n_forecasters=40,
-        forecasts_per_question=3,
-        n_groups=2,
-        n_resolved=60,
+    data = _two_groups(
+        rng, 2 * CENTRE_GROUP_SPREAD_AT, n_forecasters=40, forecasts_per_question=3, n_resolved=60
     )
     calls: list[dict] = []
     real_sample = nutpie.sample
