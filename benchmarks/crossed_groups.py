@@ -64,7 +64,9 @@ def write_csv(path: Path, forecasters: int = 40, questions: int = 400, seed: int
 
 
 def fold_data(path: Path):  # type: ignore[no-untyped-def]
-    """Fold 1 of 5 at seed 0, as ``helsinki backtest`` builds it."""
+    """Fold 1 of 5 at seed 0: the questions and outcomes of ``helsinki backtest``'s fold 1,
+    in the file's order (the backtest puts the held-out questions last, which changes the
+    sampler's path, not the posterior)."""
     from models.backtest import mask_outcomes, question_folds
     from models.history import read_forecasts_csv, to_forecast_data
 

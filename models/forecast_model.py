@@ -359,25 +359,24 @@ def group_spreads_to_centre(
     seen = counts > 0
     means = np.bincount(obs_q, weights=obs_m, minlength=n_q)[seen] / counts[seen]
     groups = question_group[seen]
-    log_sd, variance, members = [], [], []
-    for g in range(n_groups):
-        x = means[groups == g]
-        if len(x) >= GROUP_SPREAD_ESTIMATE_AT:
-            # A floor keeps a group of identical forecasts finite (and far from the others).
-            log_sd.append(np.log(max(float(np.std(x, ddof=1)), 1e-2)))
-            variance.append(1.0 / (2.0 * (len(x) - 1)))
-            members.append(g)
-    if len(members) < 2:
+    n = np.bincount(groups, minlength=n_groups)
+    members = n >= GROUP_SPREAD_ESTIMATE_AT
+    if members.sum() < 2:
         return large
-    y, v = np.array(log_sd), np.array(variance)
+    centre = np.bincount(groups, weights=means, minlength=n_groups) / np.maximum(n, 1)
+    squares = np.bincount(groups, weights=(means - centre[groups]) ** 2, minlength=n_groups)
+    dof = n[members] - 1
+    # A floor keeps a group of identical forecasts finite (and far from the others).
+    y = np.log(np.maximum(np.sqrt(squares[members] / dof), 1e-2))
+    v = 1.0 / (2.0 * dof)
     w = 1.0 / v
     q = float(np.sum(w * (y - np.sum(w * y) / w.sum()) ** 2))
     between = max(0.0, (q - (len(y) - 1)) / (w.sum() - np.sum(w**2) / w.sum()))
-    own = np.full(n_groups, np.inf)
-    own[members] = v
     # A large group outside the estimate (most of its questions without forecasts) keeps
     # the size rule: its spread is pinned by its prior and outcomes, not read here.
-    return large & ((between > own) | ~np.isin(np.arange(n_groups), members))
+    own = np.full(n_groups, -np.inf)
+    own[members] = v
+    return large & (between > own)
 
 
 def _partially_centred(name: str, mu: Any, sd: Any, centred: Any, dims: str) -> Any:

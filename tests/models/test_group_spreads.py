@@ -30,22 +30,30 @@ CROWD = {
 SAMPLER = SamplerSettings(chains=4, tune=800, draws=500, seed=3, retries=1)
 
 
-def _groups_fit(tau: np.ndarray, per_group: int, config: ModelConfig, seed: int):  # type: ignore[no-untyped-def]
-    """Questions in ``len(tau)`` groups (question ``q`` in group ``q % len(tau)``), group
-    ``g``'s log-odds spread ``tau[g]`` around -0.5; two in three resolved."""
-    rng = np.random.default_rng(seed)
-    ng = len(tau)
-    nq = ng * per_group
-    groups = np.arange(nq) % ng
-    theta = -0.5 + tau[groups] * rng.standard_normal(nq)
+def _grouped_data(rng: np.random.Generator, tau: np.ndarray, n_questions: int, **kwargs: object):  # type: ignore[no-untyped-def]
+    """Simulated questions in ``len(tau)`` groups (question ``q`` in group ``q % len(tau)``),
+    group ``g``'s log-odds spread ``tau[g]`` around -0.5."""
+    theta = -0.5 + tau[np.arange(n_questions) % len(tau)] * rng.standard_normal(n_questions)
     data, _ = simulate(
         rng,
-        n_questions=nq,
+        n_questions=n_questions,
+        n_groups=len(tau),
+        theta=theta,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return data
+
+
+def _groups_fit(tau: np.ndarray, per_group: int, config: ModelConfig, seed: int):  # type: ignore[no-untyped-def]
+    """Questions in ``len(tau)`` groups, ``per_group`` each; two in three resolved."""
+    nq = len(tau) * per_group
+    data = _grouped_data(
+        np.random.default_rng(seed),
+        tau,
+        nq,
         n_forecasters=FORECASTERS,
         forecasts_per_question=4,
-        n_groups=ng,
         n_resolved=2 * nq // 3,
-        theta=theta,
         **CROWD,
     )
     post = ForecastModel(config).fit(data, sampler=SAMPLER)
@@ -55,13 +63,9 @@ def _groups_fit(tau: np.ndarray, per_group: int, config: ModelConfig, seed: int)
 
 
 def _two_groups(rng: np.random.Generator, n_questions: int, **kwargs: object):  # type: ignore[no-untyped-def]
-    """Simulated data of two groups whose spreads differ (0.6 and 3.0 around -0.5), so that
-    a large one samples its spread centred (``group_spreads_to_centre``)."""
-    theta = -0.5 + np.array([0.6, 3.0])[np.arange(n_questions) % 2] * rng.standard_normal(
-        n_questions
-    )
-    data, _ = simulate(rng, n_questions=n_questions, n_groups=2, theta=theta, **kwargs)  # type: ignore[arg-type]
-    return data
+    """Two groups whose spreads differ (0.6 and 3.0), so that a large one samples its spread
+    centred (``group_spreads_to_centre``)."""
+    return _grouped_data(rng, np.array([0.6, 3.0]), n_questions, **kwargs)
 
 
 @pytest.mark.slow
@@ -140,17 +144,13 @@ def test_large_groups_alike_in_spread_sample_non_centred():
     from models.forecast_model import ModelStructure, encode
 
     def mask(spreads: np.ndarray, resolved: int, seed: int) -> list[float]:
-        rng = np.random.default_rng(seed)
-        nq = 60 * len(spreads)
-        theta = -0.5 + spreads[np.arange(nq) % len(spreads)] * rng.standard_normal(nq)
-        data, _ = simulate(
-            rng,
-            n_questions=nq,
+        data = _grouped_data(
+            np.random.default_rng(seed),
+            spreads,
+            60 * len(spreads),
             n_forecasters=FORECASTERS,
             forecasts_per_question=4,
-            n_groups=len(spreads),
             n_resolved=resolved,
-            theta=theta,
             **CROWD,
         )
         return list(encode(data, ModelStructure.for_data(data)).arrays["group_spread_centred"])
