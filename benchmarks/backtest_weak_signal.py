@@ -14,7 +14,9 @@ these exact parameters (on a grid over ``z``): what no method fitted on 64 quest
 beat on average. The script runs the same 5-fold backtest as ``helsinki backtest`` with
 every reference rule, the model and the oracle, and prints per set each method's Brier and
 log score, and the model's 90% paired bootstrap interval against the best rule and against
-the oracle. A rule ahead of the model where the oracle too is behind it is ahead by luck.
+the oracle, then over the sets each method's mean scores, its mean difference to the oracle
+(standard error over sets) and on how many sets it had the lowest Brier. A rule ahead of
+the model where the oracle too is behind it is ahead by luck.
 
     .venv/bin/python benchmarks/backtest_weak_signal.py               # seeds 1, 2 and 3
     .venv/bin/python benchmarks/backtest_weak_signal.py --seeds 4 --write-csv weak4.csv
@@ -74,7 +76,16 @@ def oracle(train, heldout):  # type: ignore[no-untyped-def]
     return out
 
 
-def run(seed: int, path: Path) -> dict:  # type: ignore[type-arg]
+def run(seed: int, path: Path, truth=None, config=None) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The 5-fold backtest of ``path``: every rule, the model (at ``config``, default the
+    default model), and ``truth`` (the oracle of the set's generator; this module's
+    :func:`oracle` by default) in the same folds.
+
+    Besides each method's scores: its mean squared difference to the oracle's forecasts
+    (``excess_brier``) and mean Kullback-Leibler divergence from them (``excess_log``).
+    The oracle's forecast being the true ``P(y | forecasts)``, these are the Brier and log
+    score the method loses to it on average over outcomes: the same comparison as the
+    scores' difference, without the outcomes' noise."""
     from models.aggregators import REFERENCE_RULES
     from models.backtest import (
         aggregator_method,
@@ -88,9 +99,9 @@ def run(seed: int, path: Path) -> dict:  # type: ignore[type-arg]
     table = read_forecasts_csv(path)
     folds = question_folds(table.resolved_question_ids(), 5, 0)
     methods = {rule: aggregator_method(REFERENCE_RULES[rule]) for rule in REFERENCE_RULES}
-    model = model_method()
+    model = model_method(config)
     methods["model"] = model
-    methods["oracle"] = oracle
+    methods["oracle"] = truth or oracle
     started = time.perf_counter()
     scores = run_reference_backtest(table, folds, methods=methods)
     seconds = time.perf_counter() - started
@@ -101,9 +112,20 @@ def run(seed: int, path: Path) -> dict:  # type: ignore[type-arg]
         d = against[name].differences["brier"]
         return {"difference": d.difference, "low": d.low, "high": d.high}
 
+    truest = {s.name: s for s in scores}["oracle"]
+    order = {q: i for i, q in enumerate(truest.question_ids)}
+
+    def excess(s) -> dict[str, float]:  # type: ignore[no-untyped-def]
+        o = truest.probability[[order[q] for q in s.question_ids]]
+        p = np.clip(s.probability, 1e-6, 1 - 1e-6)
+        kl = o * np.log(o / p) + (1 - o) * np.log((1 - o) / (1 - p))
+        return {"excess_brier": float(np.mean((p - o) ** 2)), "excess_log": float(np.mean(kl))}
+
     return {
         "seed": seed,
-        "scores": {s.name: {"brier": s.brier, "log_score": s.log_score} for s in scores},
+        "scores": {
+            s.name: {"brier": s.brier, "log_score": s.log_score, **excess(s)} for s in scores
+        },
         "best_rule": best.name,
         "model_minus_best_rule": interval(best.name),
         "model_minus_oracle": interval("oracle"),
@@ -127,27 +149,68 @@ def main() -> None:
         for seed in args.seeds:
             path = Path(tmp) / f"weak-{seed}.csv"
             write_csv(seed, path)
-            r = run(seed, path)
-            rows.append(r)
-            s = r["scores"]
-            order = sorted(s, key=lambda name: s[name]["brier"])
-            print(
-                f"seed {seed}: Brier / log score, best first ({r['seconds']} s, "
-                f"{r['publishable_folds']}/5 folds publishable)"
-            )
-            for name in order:
-                print(f"  {name:<20} {s[name]['brier']:.4f}  {s[name]['log_score']:.4f}")
-            for label, key in (
-                ("best rule, " + r["best_rule"], "model_minus_best_rule"),
-                ("oracle", "model_minus_oracle"),
-            ):
-                d = r[key]
-                print(
-                    f"  model minus {label}: Brier {d['difference']:+.4f} "
-                    f"[{d['low']:+.4f}, {d['high']:+.4f}]"
-                )
-            sys.stdout.flush()
+            rows.append(run(seed, path))
+            report(rows[-1])
+    summarise(rows)
     print(json.dumps(rows))
+
+
+def report(r: dict) -> None:  # type: ignore[type-arg]
+    """One set's scores, best first, and the model's intervals against the best rule and
+    the oracle."""
+    s = r["scores"]
+    order = sorted(s, key=lambda name: s[name]["brier"])
+    print(
+        f"seed {r['seed']}: Brier / log score, best first ({r['seconds']} s, "
+        f"{r['publishable_folds']}/5 folds publishable)"
+    )
+    print(f"  {'':<20} Brier   log     from the oracle: Brier  log")
+    for name in order:
+        print(
+            f"  {name:<20} {s[name]['brier']:.4f}  {s[name]['log_score']:.4f}"
+            f"  {s[name]['excess_brier']:.5f}  {s[name]['excess_log']:.5f}"
+        )
+    for label, key in (
+        ("best rule, " + r["best_rule"], "model_minus_best_rule"),
+        ("oracle", "model_minus_oracle"),
+    ):
+        d = r[key]
+        print(
+            f"  model minus {label}: Brier {d['difference']:+.4f} "
+            f"[{d['low']:+.4f}, {d['high']:+.4f}]"
+        )
+    sys.stdout.flush()
+
+
+def summarise(rows: list[dict]) -> None:  # type: ignore[type-arg]
+    """Over the sets: each method's mean Brier and log score and its expected excess over
+    the oracle (the standard errors over sets), and on how many sets it had the lowest
+    Brier of the methods other than the oracle."""
+    if len(rows) < 2:
+        return
+    names = list(rows[0]["scores"])
+    methods = [name for name in names if name != "oracle"]
+    wins = dict.fromkeys(methods, 0)
+    for r in rows:
+        wins[min(methods, key=lambda name: r["scores"][name]["brier"])] += 1
+
+    def over_sets(name: str, score: str) -> tuple[float, float]:
+        own = np.array([r["scores"][name][score] for r in rows])
+        return own.mean(), own.std(ddof=1) / np.sqrt(len(rows))
+
+    print(
+        f"over {len(rows)} sets: mean (standard error over sets); Brier and log score from the "
+        "oracle: the expected excess; lowest Brier of the methods"
+    )
+    for name in sorted(names, key=lambda name: over_sets(name, "excess_brier")[0]):
+        b, lg = over_sets(name, "brier"), over_sets(name, "log_score")
+        eb, el = over_sets(name, "excess_brier"), over_sets(name, "excess_log")
+        print(
+            f"  {name:<20} Brier {b[0]:.4f} ({b[1]:.4f})  log {lg[0]:.4f} ({lg[1]:.4f})"
+            f"  from the oracle: Brier {eb[0]:.5f} ({eb[1]:.5f})  log {el[0]:.5f} ({el[1]:.5f})"
+            + (f"  lowest in {wins[name]}" if name in wins else "")
+        )
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

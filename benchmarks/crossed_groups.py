@@ -29,6 +29,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,28 +40,53 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={ROOT / 'var' / 'cache' / 'pytensor'}")
 
 GROUPS = ("acled", "manifold", "metaculus", "fred", "wiki")
+QUESTION_SD, CROWD_SD = 1.6, 0.6  # the questions' spread in a group; the crowd's shared error
 
 
-def write_csv(path: Path, forecasters: int = 40, questions: int = 400, seed: int = 1) -> None:
-    """The crossed set as a forecasts CSV (each question's forecasts at one instant)."""
+@dataclass(frozen=True)
+class Panel:
+    """One simulated crossed set: the generating parameters and the forecasts as written."""
+
+    group: np.ndarray  # per question, an index into GROUPS
+    level: np.ndarray  # per group, its questions' mean log-odds
+    outcome: np.ndarray  # per question, bool
+    disc: np.ndarray  # per forecaster
+    bias: np.ndarray  # per forecaster
+    noise: np.ndarray  # per forecaster
+    probability: np.ndarray  # (questions, forecasters), rounded to 3 decimals
+
+
+def simulate(forecasters: int = 40, questions: int = 400, seed: int = 1) -> Panel:
+    """The crossed set's parameters and forecasts (the generator of the module docstring)."""
     rng = np.random.default_rng(seed)
     g = rng.integers(0, len(GROUPS), questions)
     level = rng.normal(-0.9, 0.6, len(GROUPS))
-    theta = level[g] + rng.normal(0, 1.6, questions)
+    theta = level[g] + rng.normal(0, QUESTION_SD, questions)
     y = rng.random(questions) < expit(theta)
-    crowd = rng.normal(0, 0.6, questions)
+    crowd = rng.normal(0, CROWD_SD, questions)
     disc = np.exp(rng.normal(-0.3, 0.4, forecasters))
     bias = rng.normal(0, 0.3, forecasters)
     noise = np.exp(rng.normal(np.log(0.7), 0.5, forecasters))
+    p = np.empty((questions, forecasters))
+    for q in range(questions):
+        p[q] = np.round(expit(disc * (theta[q] + crowd[q]) + bias + rng.normal(0, noise)), 3)
+    return Panel(g, level, y, disc, bias, noise, p)
+
+
+def write_csv(path: Path, forecasters: int = 40, questions: int = 400, seed: int = 1) -> Panel:
+    """The crossed set as a forecasts CSV (each question's forecasts at one instant)."""
+    panel = simulate(forecasters, questions, seed)
     day0 = np.datetime64("2024-07-21")
     lines = ["question_id,forecaster_id,probability,outcome,created_at,group"]
     for q in range(questions):
         stamp = f"{day0 + np.timedelta64(q // 50, 'D')}T00:00:00Z"
-        p = np.round(expit(disc * (theta[q] + crowd[q]) + bias + rng.normal(0, noise)), 3)
         lines += [
-            f"q{q},m{e},{p[e]},{int(y[q])},{stamp},{GROUPS[g[q]]}" for e in range(forecasters)
+            f"q{q},m{e},{panel.probability[q, e]},{int(panel.outcome[q])},{stamp},"
+            f"{GROUPS[panel.group[q]]}"
+            for e in range(forecasters)
         ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return panel
 
 
 def fold_data(path: Path):  # type: ignore[no-untyped-def]
