@@ -12,13 +12,12 @@ the posterior of ``theta`` is Gaussian, and ``P(y)`` its mean of ``logistic(thet
 
 For each seed, the same 5-fold backtest as ``helsinki backtest`` with every reference rule,
 the model and the oracle (``backtest_weak_signal.run``); then, over the seeds, each
-method's mean Brier and log score, its mean difference to the oracle with the standard
-error over sets, and on how many sets it had the lowest Brier. The expected excess over
-the oracle (its mean squared difference to the oracle's forecasts for Brier, the mean
-Kullback-Leibler divergence for log score) measures the same loss without the outcomes'
-noise. A rule ahead of the model
-on one set where the oracle too is behind it is ahead by luck; over sets, the difference
-to the oracle says which method loses information.
+method's mean Brier and log score and its expected excess over the oracle (its mean
+squared difference to the oracle's forecasts for Brier, the mean Kullback-Leibler
+divergence for log score: what it loses to the oracle, without the outcomes' noise), with
+standard errors over sets, and on how many sets it had the lowest Brier. A rule ahead of
+the model on one set where the oracle too is behind it is ahead by luck; over sets, the
+excess says which method loses information.
 
     .venv/bin/python benchmarks/backtest_panel.py                          # 20 x 200, seeds 1-8
     .venv/bin/python benchmarks/backtest_panel.py --forecasters 40 --questions 400 --seeds 1 2
@@ -48,10 +47,11 @@ def oracle_of(panel: Panel):  # type: ignore[no-untyped-def]
     def oracle(train, heldout):  # type: ignore[no-untyped-def]
         latest = heldout.latest_per_forecaster()
         reported = logit(np.clip(latest.probability, 0.0005, 0.9995))  # the CSV's 3 decimals
+        forecaster = np.array([int(f[1:]) for f in latest.forecaster_ids])  # "m12" -> 12
         out = np.empty(latest.n_questions)
         for q, qid in enumerate(latest.question_ids):
             rows = latest.question == q
-            e = np.array([int(latest.forecaster_ids[f][1:]) for f in latest.forecaster[rows]])
+            e = forecaster[latest.forecaster[rows]]
             precision = panel.disc[e] ** 2 / panel.noise[e] ** 2
             seen = (reported[rows] - panel.bias[e]) / panel.disc[e]
             read_var = 1.0 / precision.sum() + CROWD_SD**2

@@ -14,8 +14,8 @@ these exact parameters (on a grid over ``z``): what no method fitted on 64 quest
 beat on average. The script runs the same 5-fold backtest as ``helsinki backtest`` with
 every reference rule, the model and the oracle, and prints per set each method's Brier and
 log score, and the model's 90% paired bootstrap interval against the best rule and against
-the oracle, then over the sets each method's mean scores, its mean difference to the oracle
-(standard error over sets) and on how many sets it had the lowest Brier. A rule ahead of
+the oracle, then over the sets each method's mean scores and expected excess over the
+oracle (standard errors over sets) and on how many sets it had the lowest Brier. A rule ahead of
 the model where the oracle too is behind it is ahead by luck.
 
     .venv/bin/python benchmarks/backtest_weak_signal.py               # seeds 1, 2 and 3
