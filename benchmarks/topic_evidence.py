@@ -3,14 +3,15 @@
 The model's groups' terms ("Topics" in docs/model.md: a factor on the crowd's
 discrimination and a shift to the outcomes, per group) earn their place where groups differ
 (forecastbench's sources) and cost about 0.0008 of expected Brier where they do not
-(docs/backtests.md, "Panels over several sets"); no prior tried served both. This script
-measures whether a cheap test, run on a fold's training questions only, tells the two
-apart: a logistic recalibration of each question's mean log-odds (the ``mean_logodds``
-reference rule's, before its logistic) on its outcome, per group (a slope and an
-intercept each) against one for all, and the likelihood-ratio statistic with its
-chi-squared p-value (``2 (groups - 1)`` degrees of freedom). The folds are
-``helsinki backtest``'s (5 at seed 0). Printed per set and fold: the groups, the training
-questions, the statistic and its p-value.
+(docs/backtests.md, "Panels over several sets"); no prior tried served both. Every fit
+now runs a cheap test first, on its resolved questions only, and keeps the terms only
+where it finds that groups differ (models/topics.py; ``forecaster.topic_evidence_p``): a
+logistic recalibration of each question's crowd log-odds (the mean of its forecasters'
+latest) on its outcome, per group (a slope and an intercept each) against one for all, and
+the likelihood-ratio statistic with its chi-squared p-value (``2 (groups - 1)`` degrees of
+freedom). This script runs that test, through the model's own encoding, on what each fold
+of ``helsinki backtest`` (5 at seed 0) hands the model, without fitting. Printed per set
+and fold: the groups, the training questions, the statistic and its p-value.
 
     .venv/bin/python benchmarks/topic_evidence.py ../shared/data/forecastbench-supers-2024-07-21.csv
     .venv/bin/python benchmarks/topic_evidence.py --shuffle-groups ../shared/data/forecastbench-supers-2024-07-21.csv
@@ -26,49 +27,32 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import expit
-from scipy.stats import chi2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crossed_groups import write_csv  # noqa: E402
 
-from models.aggregators import MeanLogOdds  # noqa: E402
-from models.backtest import question_folds  # noqa: E402
+from models.backtest import ModelMethod, mask_outcomes, question_folds  # noqa: E402
+from models.forecast_model import ModelStructure, encode  # noqa: E402
 from models.history import ForecastTable, read_forecasts_csv  # noqa: E402
 
 
-def _neg_loglik(design: np.ndarray, y: np.ndarray) -> float:
-    """The smallest negative Bernoulli log-likelihood of a logistic regression."""
-
-    def f(w: np.ndarray) -> tuple[float, np.ndarray]:
-        z = design @ w
-        return float(np.sum(np.logaddexp(0.0, z) - y * z)), design.T @ (expit(z) - y)
-
-    return float(minimize(f, np.zeros(design.shape[1]), jac=True, method="BFGS").fun)
-
-
 def evidence(table: ForecastTable, folds: int = 5, seed: int = 0) -> list[dict[str, float]]:
-    """Per fold: the likelihood-ratio test of per-group recalibration on its training set."""
-    latest = table.latest_per_forecaster()
-    crowd = MeanLogOdds._mean_logodds(latest)  # NaN where a question has no forecast
-    index = {q: i for i, q in enumerate(latest.question_ids)}
+    """Per fold: the test the model's fit runs on what it sees of the fold (its training
+    questions' outcomes), through the model's own encoding (models/topics.py)."""
+    method = ModelMethod()
+    split = question_folds(table.resolved_question_ids(), folds, seed)
     rows = []
-    for held in question_folds(table.resolved_question_ids(), folds, seed):
-        train = latest.resolved & ~np.isnan(crowd)
-        train[[index[q] for q in held]] = False
-        x, y, g = crowd[train], latest.outcome[train], latest.group[train]
-        groups = np.unique(g)
-        onehot = (g[:, None] == groups[None, :]).astype(float)
-        common = _neg_loglik(np.column_stack([x, np.ones_like(x)]), y)
-        per_group = _neg_loglik(np.column_stack([onehot * x[:, None], onehot]), y)
-        stat = max(2.0 * (common - per_group), 0.0)
-        df = 2 * (len(groups) - 1)
+    for k, held in enumerate(split):
+        masked = mask_outcomes(table, held)
+        train = masked.select_questions([q for j, f in enumerate(split) if j != k for q in f])
+        data = method.fold_data(train, masked.select_questions(held))
+        test = encode(data, ModelStructure.for_data(data)).group_evidence
+        assert test is not None
         rows.append(
-            {"groups": len(groups), "train": int(train.sum()), "lr": stat,
-             "p": float(chi2.sf(stat, df)) if df else float("nan")}
+            {"groups": test.groups, "train": test.questions, "lr": test.statistic,
+             "p": float("nan") if test.p_value is None else test.p_value}
         )  # fmt: skip
     return rows
 

@@ -258,6 +258,11 @@ class ModelFitRecord:
         Wall time of the whole fold: building the data, compiling, sampling, predicting.
     reasons : tuple of str
         Why the fit is not publishable (empty if it is).
+    topic_effects : bool or None
+        Whether the groups' factors and shifts were on (docs/model.md, "Topics").
+    topic_p : float or None
+        The p-value of the test of whether the training questions' groups differ
+        (models/topics.py); None with fewer than two groups that have resolved questions.
     """
 
     fold: int
@@ -272,6 +277,8 @@ class ModelFitRecord:
     sampling_seconds: float
     seconds: float
     reasons: tuple[str, ...] = ()
+    topic_effects: bool | None = None
+    topic_p: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready values (``reasons`` a list)."""
@@ -323,21 +330,7 @@ class ModelMethod:
         from models.forecast_model import ForecastModel
 
         started = time.perf_counter()
-        clash = set(train.question_ids) & set(heldout.question_ids)
-        if clash:
-            raise DataError(f"questions both in training and held out: {sorted(clash)[:5]}")
-        eps = self.config.probability_eps
-        train_data = to_forecast_data(train.latest_per_forecaster(), eps=eps)
-        # Held-out outcomes are already NaN; include_outcomes_for=() makes sure that no
-        # Resolution comes from them even if a caller passes an unmasked table.
-        heldout_data = to_forecast_data(
-            heldout.latest_per_forecaster(), eps=eps, include_outcomes_for=()
-        )
-        data = ForecastData(
-            questions=train_data.questions + heldout_data.questions,
-            forecasts=train_data.forecasts + heldout_data.forecasts,
-            resolutions=train_data.resolutions,
-        )
+        data = self.fold_data(train, heldout)
         posterior = ForecastModel(self.config).fit(
             data, sampler=self.sampler, progress=self.progress
         )
@@ -358,10 +351,31 @@ class ModelMethod:
                 sampling_seconds=float(diag.sampling_seconds),
                 seconds=time.perf_counter() - started,
                 reasons=tuple(diag.reasons),
+                topic_effects=diag.topic_effects,
+                topic_p=(diag.topic_evidence or {}).get("p_value"),
             )
         )
         # Posterior means lie in (0, 1) up to rounding; clip so the backtest's check holds.
         return np.clip(p, 0.0, 1.0)
+
+    def fold_data(self, train: ForecastTable, heldout: ForecastTable) -> ForecastData:
+        """What a fold's fit sees: every forecaster's latest forecasts on the training and
+        held-out questions, and the training questions' outcomes only."""
+        clash = set(train.question_ids) & set(heldout.question_ids)
+        if clash:
+            raise DataError(f"questions both in training and held out: {sorted(clash)[:5]}")
+        eps = self.config.probability_eps
+        train_data = to_forecast_data(train.latest_per_forecaster(), eps=eps)
+        # Held-out outcomes are already NaN; include_outcomes_for=() makes sure that no
+        # Resolution comes from them even if a caller passes an unmasked table.
+        heldout_data = to_forecast_data(
+            heldout.latest_per_forecaster(), eps=eps, include_outcomes_for=()
+        )
+        return ForecastData(
+            questions=train_data.questions + heldout_data.questions,
+            forecasts=train_data.forecasts + heldout_data.forecasts,
+            resolutions=train_data.resolutions,
+        )
 
 
 def model_method(

@@ -98,6 +98,11 @@ class ForecasterPriors(_Strict):
     #: Spread of the groups' shifts between what the crowd's forecasts say and what
     #: happens, on the log-odds scale (docs/model.md, "Topics"). Off with one group.
     group_shift_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
+    #: The groups' factors and shifts are on only where the fit's resolved questions show
+    #: that groups differ: a likelihood-ratio test of per-group recalibration of the crowd's
+    #: log-odds with a p-value below this (models/topics.py; docs/model.md, "Topics").
+    #: None: on wherever there are two groups or more.
+    topic_evidence_p: float | None = Field(0.01, gt=0.0, le=1.0)
     #: Questions on which forecasters disagree far more than their usual noise explains.
     contentious: ContentiousPriors = ContentiousPriors()
 

@@ -62,6 +62,8 @@ from models.constants import (
 from models.dataset import Evidence, Forecast, ForecastData, as_utc
 from models.evidence import epoch_seconds, evidence_offsets
 from models.exceptions import DataError
+from models.topics import GroupEvidence, group_evidence, latest_mean_logodds, topic_terms_on
+from models.topics import describe as describe_topic_terms
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +166,8 @@ def model_data(
     filter alone (for tests and benchmarks of the closed path).
     """
     absent = CLOSED_FORM_DATA if drift_on(config) else WALK_DATA
-    out = {k: v for k, v in arrays.items() if k not in absent}
+    out = {k: v for k, v in arrays.items() if k not in absent and k != "topic_evidence_p"}
+    out["topic_effects"] = np.asarray(float(topic_effects_on(config, arrays)))
     if drift_on(config):
         obs_q = arrays["obs_question"]
         nq = len(arrays["question_forecasts"])
@@ -177,6 +180,18 @@ def model_data(
         out["obs_timed"] = np.flatnonzero(timed[obs_q]).astype(np.int64)
         out["obs_mixable"] = np.flatnonzero(mixable).astype(np.int64)
     return out
+
+
+def topic_effects_on(config: ModelConfig, arrays: dict[str, np.ndarray]) -> bool:
+    """Whether the groups' factors and shifts are on for the encoded ``arrays``: two groups
+    or more, and (unless ``forecaster.topic_evidence_p`` is None) a p-value of the test
+    that they differ below it (models/topics.py; docs/model.md, "Topics")."""
+    p = float(arrays["topic_evidence_p"])
+    return topic_terms_on(
+        p if np.isfinite(p) else None,
+        config.forecaster.topic_evidence_p,
+        groups=2 if float(arrays["group_effects"]) else 1,
+    )
 
 
 def sampled_vars(config: ModelConfig) -> list[str]:
@@ -229,6 +244,9 @@ class EncodedData:
     forecaster_ids: list[str]
     group_ids: list[str]
     arrays: dict[str, np.ndarray]
+    #: Whether the groups differ in how their crowds err, on the resolved questions
+    #: (models/topics.py): what switches the topic terms on (see :func:`model_data`).
+    group_evidence: GroupEvidence | None = None
 
 
 def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
@@ -266,6 +284,12 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
     y_t = epoch_seconds([r.resolved_at for r in res])
     y_a = evidence_offsets(data.evidence, q_index, y_q, y_t)
 
+    # Do the groups differ in how their crowds err? (docs/model.md, "Topics")
+    resolved_group = question_group[y_q]
+    evidence = group_evidence(
+        latest_mean_logodds(obs_q, obs_e, obs_m, structure.questions)[y_q], y, resolved_group
+    )
+
     # Centre the elements the data pin down well (docs/model.md, "Parametrisation").
     e_counts = np.bincount(obs_e, minlength=structure.forecasters)
     bare = obs_s == 0
@@ -280,6 +304,10 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
         # the population's values (docs/model.md, "Parametrisation" 5): off.
         "forecaster_effects": np.asarray(float(several_forecasters)),
         "group_effects": np.asarray(float(several_groups)),
+        # Read by model_data, which turns it into the topic terms' switch.
+        "topic_evidence_p": np.asarray(
+            np.nan if evidence.p_value is None else evidence.p_value, dtype=np.float64
+        ),
         "group_spread_centred": (
             several_groups
             & group_spreads_to_centre(question_group[: len(qids)], obs_q, obs_m, structure.groups)
@@ -302,7 +330,7 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
         "outcome": y,
         "outcome_evidence": y_a.reshape(-1, len(RELIABILITY_CLASSES)),
     }
-    return EncodedData(qids, fids, gids, arrays)
+    return EncodedData(qids, fids, gids, arrays, evidence)
 
 
 # --------------------------------------------------------------------------------------
@@ -436,6 +464,7 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         y_a = pm.Data("outcome_evidence", arr["outcome_evidence"])
         forecaster_centred = pm.Data("forecaster_centred", arr["forecaster_centred"])
         group_effects = pm.Data("group_effects", arr["group_effects"])
+        topic_effects = pm.Data("topic_effects", arr["topic_effects"])
         forecaster_effects = pm.Data("forecaster_effects", arr["forecaster_effects"])
         spread_centred = pm.Data("group_spread_centred", arr["group_spread_centred"])
 
@@ -496,17 +525,19 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
         # Topics (docs/model.md): per group, a factor on the crowd's discrimination and a
         # shift from the crowd's level to the outcomes, theta = phi / (alpha_bar * kappa_g)
         # + eta_g. Forecasts pin phi, so only the group's outcomes inform kappa_g and eta_g;
-        # with a single group they are not told apart from alpha_bar and the level: off.
+        # with a single group they are not told apart from alpha_bar and the level: off. Off
+        # too where the resolved questions show no evidence that groups differ (models/
+        # topics.py): alike groups' terms would stray with their few outcomes.
         # The mean of the group terms trades with alpha_bar and beta_mu along a ridge the
         # priors bound (a Gaussian, not a funnel), so a group with few resolved questions
         # takes the common part of the others' lessons, as partial pooling does.
         scale_sd = pm.HalfNormal("group_scale_sd", fp.group_log_discrimination_sd.sigma)
         scale_z = pm.Normal("group_scale_z", 0.0, 1.0, dims=GROUP_DIM)
-        log_kappa = group_effects * scale_sd * scale_z
+        log_kappa = topic_effects * scale_sd * scale_z
         kappa = pm.Deterministic("group_scale", pt.exp(log_kappa), dims=GROUP_DIM)
         shift_sd = pm.HalfNormal("group_shift_sd", fp.group_shift_sd.sigma)
         shift_z = pm.Normal("group_shift_z", 0.0, 1.0, dims=GROUP_DIM)
-        eta = pm.Deterministic("group_shift", group_effects * shift_sd * shift_z, dims=GROUP_DIM)
+        eta = pm.Deterministic("group_shift", topic_effects * shift_sd * shift_z, dims=GROUP_DIM)
         alpha_g = alpha_bar * kappa
         mu_global = pm.Deterministic("mu_global", mu_global_phi / alpha_bar)
         group_sd = group_sd_phi / alpha_bar
@@ -769,6 +800,12 @@ class Diagnostics:
     attempts: int = 1
     #: Forecasters whose bias and noise were sampled centred in the returned attempt.
     centred_forecasters: int = 0
+    #: Whether the groups' factors and shifts were on (docs/model.md, "Topics"); None in
+    #: fits saved before the gate, where they were on wherever there were two groups.
+    topic_effects: bool | None = None
+    #: The test of whether the groups differ that decided it (models/topics.py,
+    #: ``GroupEvidence.to_dict``), with the threshold of the p-value it was held to.
+    topic_evidence: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -978,7 +1015,8 @@ class Posterior:
         ``extremizing`` is the factor ``1 / (alpha_bar * kappa_g)`` on the crowd's log-odds
         of the group's questions (above 1: the crowd hedges there); ``shift`` is ``eta_g``,
         what outcomes add to the crowd's log-odds there. With one group both are the
-        population's (no topic factors).
+        population's (no topic factors), and so they are where the fit found no evidence
+        that the groups differ (:meth:`topic_terms`): factor ``1 / alpha_bar``, shift 0.
         """
         n_questions = dict.fromkeys(self.group_ids, 0)
         n_resolved = dict.fromkeys(self.group_ids, 0)
@@ -1005,6 +1043,17 @@ class Posterior:
                 row[name] = _weighted_summary(col, wts, lo_q, hi_q)
             rows.append(row)
         return rows
+
+    def topic_terms(self) -> dict[str, Any]:
+        """Whether the groups' factors and shifts were on in this fit, and the test of
+        whether the groups differ that decided it (models/topics.py; docs/model.md,
+        "Topics"): ``on``, ``reason`` (one line for people) and the test's figures."""
+        diag = self.diagnostics
+        return {
+            "on": diag.topic_effects,
+            "reason": describe_topic_terms(diag.topic_effects, diag.topic_evidence),
+            **(diag.topic_evidence or {}),
+        }
 
     def population_summary(self) -> dict[str, float]:
         """Posterior means of the population-level parameters."""
@@ -1623,6 +1672,10 @@ class ForecastModel:
         tune, draws, target_accept = settings.first_attempt(len(data.forecasts))
         fit_id = "fit-" + uuid.uuid4().hex[:12]
         centred = encoded.arrays["forecaster_centred"]
+        topic_evidence = {
+            **(encoded.group_evidence.to_dict() if encoded.group_evidence else {}),
+            "threshold": self.config.forecaster.topic_evidence_p,
+        }
         spread_centred = encoded.arrays["group_spread_centred"]
         retries_left = settings.retries
         while True:
@@ -1649,7 +1702,12 @@ class ForecastModel:
             divergences = int(np.asarray(trace["sample_stats"]["diverging"]).sum())
             probs = _probability_dataarray(posterior, data, encoded)
             diag = _diagnostics(probs, posterior, divergences, self.config, seconds, attempts)
-            diag = dataclasses.replace(diag, centred_forecasters=int(centred.sum()))
+            diag = dataclasses.replace(
+                diag,
+                centred_forecasters=int(centred.sum()),
+                topic_effects=topic_effects_on(self.config, encoded.arrays),
+                topic_evidence=topic_evidence,
+            )
             if diag.publishable or not retry or settings.chains < 2 or retries_left == 0:
                 break  # (R-hat cannot pass with one chain, however long it runs)
             if divergences and (centred.any() or spread_centred.any()):

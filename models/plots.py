@@ -58,6 +58,7 @@ from models.forecast_model import (
     _weighted_quantiles,
 )
 from models.scoring import brier, expected_calibration_error, reliability_table
+from models.topics import describe as describe_topic_terms
 
 if TYPE_CHECKING:
     from arviz_plots import PlotCollection
@@ -895,6 +896,10 @@ def _diagnostics_text(tree: xr.DataTree, diagnostics: Diagnostics) -> str:
         f"attempts             {diagnostics.attempts}",
         f"sampling             {number(diagnostics.sampling_seconds, '.1f')} s",
     ]
+    lines.append("")
+    lines.append("topic terms (per group):")
+    status = describe_topic_terms(diagnostics.topic_effects, diagnostics.topic_evidence)
+    lines.extend(f"  {part}" for part in textwrap.wrap(status, 38))
     if diagnostics.reasons:
         lines.append("")
         lines.append("not publishable because:")

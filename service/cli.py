@@ -98,6 +98,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             out["population"] = posterior.population_summary()
             out["forecasters"] = posterior.forecaster_summary()
             out["topics"] = posterior.topic_summary()
+            out["topic_terms"] = posterior.topic_terms()
         if args.out:
             out["artifact"] = str(args.out)
         print(json.dumps(out, indent=2))
@@ -167,6 +168,7 @@ def _print_forecasters(posterior: Any) -> None:
         )
     topics = posterior.topic_summary()
     if len(topics) > 1:
+        print(f"\n  topic terms {posterior.topic_terms()['reason']}")
         print(
             "\n  per group (docs/model.md, 'Topics'; extremizing: factor on the crowd's log-odds,"
         )
@@ -425,13 +427,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(f"\nmodel fits ({settings}):")
         print(
             f"  {'fold':>4} {'train':>6} {'held':>5} {'R-hat':>6} {'ESS':>6} {'div':>4}"
-            f" {'tries':>5} {'seconds':>8}  publishable"
+            f" {'tries':>5} {'seconds':>8} {'topics (p)':>12}  publishable"
         )
         for f in fits:
+            p = f["topic_p"]
+            topics = ("on" if f["topic_effects"] else "off") + (
+                " (-)" if p is None else f" ({p:.4f})"
+            )
             print(
                 f"  {f['fold'] + 1:>4} {f['train_questions']:>6} {f['heldout_questions']:>5}"
                 f" {f['max_rhat']:6.3f} {f['min_ess_bulk']:6.0f} {f['divergences']:>4}"
-                f" {f['attempts']:>5} {f['seconds']:8.1f}  "
+                f" {f['attempts']:>5} {f['seconds']:8.1f} {topics:>12}  "
                 + ("yes" if f["publishable"] else "NO: " + "; ".join(f["reasons"]))
             )
     if args.plot:

@@ -80,7 +80,13 @@ def case():
     # The brute force reads forecasts as independent given the question: the model whose
     # questions hold still (the mixture is the same with the walk: tests/models/test_walk.py
     # checks the filter it then integrates with).
-    return _case(ModelConfig().held_still())
+    # The topic terms on whatever the few outcomes say (the gate would turn them off here:
+    # tests/models/test_topic_evidence.py), so the brute force checks them.
+    still = ModelConfig().held_still()
+    config = still.model_copy(
+        update={"forecaster": still.forecaster.model_copy(update={"topic_evidence_p": None})}
+    )
+    return _case(config)
 
 
 def _brute_force(config: ModelConfig, values: dict, question: str) -> tuple[float, float, float]:

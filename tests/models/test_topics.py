@@ -63,6 +63,9 @@ def fits():
 def test_topics_are_learned_from_their_resolved_questions(fits) -> None:
     posterior, _ = fits[True]
     assert posterior.diagnostics.publishable
+    # The resolved questions show that the groups differ: the terms are on.
+    gate = posterior.topic_terms()
+    assert gate["on"] is True and gate["p_value"] < 1e-3 and gate["groups"] == 2
     topics = {t["group"]: t for t in posterior.topic_summary()}
     assert topics["hedged"]["resolved"] == PER_TOPIC - UNRESOLVED
     hedged, low = topics["hedged"], topics["low"]
@@ -110,6 +113,13 @@ def test_groups_that_do_not_differ_get_no_topic_factors() -> None:
     data = ForecastData(tuple(questions), tuple(forecasts), resolutions=tuple(resolutions))
     sampler = SamplerSettings(chains=2, tune=500, draws=500, seed=1, retries=1)
     posterior = ForecastModel().fit(data, sampler=sampler)
+    # No evidence that the groups differ: the terms are off, so every group has the
+    # population's factor and no shift, draw for draw (docs/model.md, "Topics").
+    gate = posterior.topic_terms()
+    assert gate["on"] is False and gate["p_value"] > 0.01 and gate["groups"] == 4
+    assert gate["reason"].startswith("off: no evidence")
+    assert np.all(posterior.draws["group_scale"] == 1.0)
+    assert np.all(posterior.draws["group_shift"] == 0.0)
     topics = posterior.topic_summary()
     factors = [t["extremizing"]["mean"] for t in topics]
     # True factor 1 / 0.6 = 1.67 everywhere.

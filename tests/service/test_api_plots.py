@@ -187,6 +187,8 @@ def test_diagnostics_of_a_rejected_fit_and_a_failed_one(live_client, published):
     assert svg.status_code == 200, svg.text
     text = _svg_text(svg.content)
     assert "1.2 > 1.01" in text and "7" in text
+    # A fit recorded without the topic gate says so (models/topics.py, describe).
+    assert "topic terms (per group):" in text and "evidence test" in text
     problem = _problem(live_client.get("/v1/fits/fit-failed/plots/diagnostics"), 409)
     assert "failed" in problem["detail"] and "MemoryError" in problem["detail"]
 

@@ -98,6 +98,13 @@ def test_worker_publishes_a_new_fit_and_the_api_picks_it_up(published, keys):
         assert fit is not None and fit.status == "published", fit.reason
         assert fit.artifact_sha256 and fit.diagnostics and fit.diagnostics["publishable"]
         assert fit.inputs["resolutions"] == [{"question_id": Q, "outcome": 1}]
+        # One resolved question in one group: nothing to tell groups apart, the topic terms
+        # are off, and the fit's record says why (models/topics.py).
+        assert fit.diagnostics["topic_effects"] is False
+        assert fit.diagnostics["topic_evidence"]["groups"] == 1
+        assert fit.diagnostics["topic_evidence"]["p_value"] is None
+        served = client.get(f"/v1/fits/{fit.id}").json()["diagnostics"]
+        assert served["topic_evidence"] == fit.diagnostics["topic_evidence"]
         # The API polls for the latest publishable fit (poll_seconds = 0.2 in the tests).
         assert client.app.state.live.refresh() or client.app.state.live.fit_id == fit.id
         f = client.get(f"/v1/questions/{Q}/forecast").json()
