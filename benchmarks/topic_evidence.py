@@ -8,8 +8,7 @@ now runs a cheap test first, on its resolved questions only, and keeps the terms
 where it finds that groups differ (models/topics.py; ``forecaster.topic_evidence_p``): a
 logistic recalibration of each question's crowd log-odds (the mean of its forecasters'
 latest) on its outcome, per group (a slope and an intercept each) against one for all, and
-the likelihood-ratio statistic with its chi-squared p-value (``2 (groups - 1)`` degrees of
-freedom). This script runs that test, through the model's own encoding, on what each fold
+the likelihood-ratio statistic with its p-value by a parametric bootstrap. This script runs that test, through the model's own encoding, on what each fold
 of ``helsinki backtest`` (5 at seed 0) hands the model, without fitting. Printed per set
 and fold: the groups, the training questions, the statistic and its p-value.
 

@@ -362,7 +362,7 @@ def test_large_data_settings_hold_unless_tune_or_draws_are_given(
         ("large_data_forecasts: 20000", "large_data_forecasts: 1"),
         ("large_data_tune: 500", "large_data_tune: 60"),
         ("large_data_draws: 500", "large_data_draws: 70"),
-        ("retries: 1", "retries: 0"),
+        ("retries: 2", "retries: 0"),
     ):
         assert old in model_yaml, old
         model_yaml = model_yaml.replace(old, new)
