@@ -233,10 +233,10 @@ def describe(on: bool | None, evidence: dict[str, Any] | None) -> str:
         return "on wherever there are two groups (fit saved before the evidence test)"
     p, threshold = evidence.get("p_value"), evidence.get("threshold")
     tested = f"{evidence.get('groups')} groups, {evidence.get('questions')} resolved questions"
+    if threshold is None:  # the gate turned off: on with two groups or more
+        return "on: always with two groups or more (no threshold)" if on else "off: one group"
     if p is None:
         return "off: fewer than two groups have resolved questions with forecasts"
-    if threshold is None:
-        return f"on: always with two groups or more (p = {p:.4f}; {tested})"
     if on:
         return f"on: the groups differ (p = {p:.4f} < {threshold:g}; {tested})"
     return f"off: no evidence that the groups differ (p = {p:.4f} >= {threshold:g}; {tested})"

@@ -122,6 +122,8 @@ def test_the_switch_follows_the_threshold() -> None:
     assert off.startswith("off: no evidence") and "p = 0.5600" in off
     assert describe(False, {**untested.to_dict(), "threshold": 0.01}).startswith("off: fewer")
     assert "before the evidence test" in describe(None, None)
+    # With no threshold, the terms are on wherever there are two groups, tested or not.
+    assert describe(True, {**untested.to_dict(), "threshold": None}).startswith("on: always")
 
 
 def _data(slopes: list[float], per_group: int, seed: int) -> ForecastData:
