@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crossed_groups import write_csv  # noqa: E402
 
 from models.backtest import ModelMethod, mask_outcomes, question_folds  # noqa: E402
-from models.forecast_model import ModelStructure, encode  # noqa: E402
+from models.forecast_model import ModelStructure, encode, topic_test_inputs  # noqa: E402
 from models.history import ForecastTable, read_forecasts_csv  # noqa: E402
-from models.topics import group_evidence, latest_mean_logodds  # noqa: E402
+from models.topics import group_evidence  # noqa: E402
 
 
 def evidence(table: ForecastTable, folds: int = 5, seed: int = 0) -> list[dict[str, float]]:
@@ -54,13 +54,7 @@ def evidence(table: ForecastTable, folds: int = 5, seed: int = 0) -> list[dict[s
         assert test is not None
         # Its cost, timed again on the same inputs: the whole test, and the statistic alone
         # (no bootstrap draws) as the baseline.
-        a = encoded.arrays
-        y_q = a["outcome_question"]
-        args = (
-            latest_mean_logodds(a["obs_question"], a["obs_forecaster"], a["obs_logit"],
-                                len(a["question_forecasts"]))[y_q],
-            a["outcome"], a["question_group"][y_q],
-        )  # fmt: skip
+        args = topic_test_inputs(encoded.arrays)
         started = time.perf_counter()
         again = group_evidence(*args)
         seconds = time.perf_counter() - started

@@ -284,12 +284,6 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
     y_t = epoch_seconds([r.resolved_at for r in res])
     y_a = evidence_offsets(data.evidence, q_index, y_q, y_t)
 
-    # Do the groups differ in how their crowds err? (docs/model.md, "Topics")
-    resolved_group = question_group[y_q]
-    evidence = group_evidence(
-        latest_mean_logodds(obs_q, obs_e, obs_m, structure.questions)[y_q], y, resolved_group
-    )
-
     # Centre the elements the data pin down well (docs/model.md, "Parametrisation").
     e_counts = np.bincount(obs_e, minlength=structure.forecasters)
     bare = obs_s == 0
@@ -304,10 +298,6 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
         # the population's values (docs/model.md, "Parametrisation" 5): off.
         "forecaster_effects": np.asarray(float(several_forecasters)),
         "group_effects": np.asarray(float(several_groups)),
-        # Read by model_data, which turns it into the topic terms' switch.
-        "topic_evidence_p": np.asarray(
-            np.nan if evidence.p_value is None else evidence.p_value, dtype=np.float64
-        ),
         "group_spread_centred": (
             several_groups
             & group_spreads_to_centre(question_group[: len(qids)], obs_q, obs_m, structure.groups)
@@ -330,7 +320,27 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
         "outcome": y,
         "outcome_evidence": y_a.reshape(-1, len(RELIABILITY_CLASSES)),
     }
+    # Do the groups differ in how their crowds err? (docs/model.md, "Topics"). Read by
+    # model_data, which turns it into the topic terms' switch.
+    evidence = group_evidence(*topic_test_inputs(arrays))
+    p = np.nan if evidence.p_value is None else evidence.p_value
+    arrays["topic_evidence_p"] = np.asarray(p, dtype=np.float64)
     return EncodedData(qids, fids, gids, arrays, evidence)
+
+
+def topic_test_inputs(
+    arrays: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the test of whether the groups differ reads from the encoded ``arrays``: each
+    resolved question's crowd log-odds, outcome and group (``models.topics.group_evidence``)."""
+    y_q = arrays["outcome_question"]
+    crowd = latest_mean_logodds(
+        arrays["obs_question"],
+        arrays["obs_forecaster"],
+        arrays["obs_logit"],
+        len(arrays["question_forecasts"]),
+    )
+    return crowd[y_q], arrays["outcome"], arrays["question_group"][y_q]
 
 
 # --------------------------------------------------------------------------------------
@@ -1672,6 +1682,7 @@ class ForecastModel:
         tune, draws, target_accept = settings.first_attempt(len(data.forecasts))
         fit_id = "fit-" + uuid.uuid4().hex[:12]
         centred = encoded.arrays["forecaster_centred"]
+        topic_effects = topic_effects_on(self.config, encoded.arrays)
         topic_evidence = {
             **(encoded.group_evidence.to_dict() if encoded.group_evidence else {}),
             "threshold": self.config.forecaster.topic_evidence_p,
@@ -1705,7 +1716,7 @@ class ForecastModel:
             diag = dataclasses.replace(
                 diag,
                 centred_forecasters=int(centred.sum()),
-                topic_effects=topic_effects_on(self.config, encoded.arrays),
+                topic_effects=topic_effects,
                 topic_evidence=topic_evidence,
             )
             if diag.publishable or not retry or settings.chains < 2 or retries_left == 0:

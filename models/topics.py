@@ -112,8 +112,9 @@ def fit_logistic(
     active = np.ones(n_groups, dtype=bool)  # groups still gaining more than FIT_TOLERANCE
     for _ in range(FIT_ITERATIONS):
         z = coef[g, 0] * x + coef[g, 1]
-        r = expit(z) - y
-        w = np.maximum(expit(z) * expit(-z), 1e-12)
+        p = expit(z)
+        r = p - y
+        w = np.maximum(p * expit(-z), 1e-12)
         gx, g1 = np.bincount(g, r * x, n_groups), np.bincount(g, r, n_groups)
         hxx = np.bincount(g, w * x * x, n_groups) + 1e-9
         hx1 = np.bincount(g, w * x, n_groups)
