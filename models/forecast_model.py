@@ -153,9 +153,10 @@ WALK_DATA = ("obs_days",)
 
 
 def model_data(
-    config: ModelConfig, arrays: dict[str, np.ndarray], *, instant_closed_form: bool = True
+    config: ModelConfig, encoded: EncodedData, *, instant_closed_form: bool = True
 ) -> dict[str, np.ndarray]:
-    """The encoded arrays that a model built with ``config`` has containers for.
+    """The encoded arrays that a model built with ``config`` has containers for, with the
+    topic terms' switch (``topic_effects``: :func:`topic_effects_on`).
 
     Where questions move, also which questions span time (``question_timed``: forecasts at
     two instants or more) and the forecasts the two ways of integrating phi out run over:
@@ -165,9 +166,10 @@ def model_data(
     ``instant_closed_form`` False every question counts as timed: the same density by the
     filter alone (for tests and benchmarks of the closed path).
     """
+    arrays = encoded.arrays
     absent = CLOSED_FORM_DATA if drift_on(config) else WALK_DATA
-    out = {k: v for k, v in arrays.items() if k not in absent and k != "topic_evidence_p"}
-    out["topic_effects"] = np.asarray(float(topic_effects_on(config, arrays)))
+    out = {k: v for k, v in arrays.items() if k not in absent}
+    out["topic_effects"] = np.asarray(float(topic_effects_on(config, encoded)))
     if drift_on(config):
         obs_q = arrays["obs_question"]
         nq = len(arrays["question_forecasts"])
@@ -182,15 +184,15 @@ def model_data(
     return out
 
 
-def topic_effects_on(config: ModelConfig, arrays: dict[str, np.ndarray]) -> bool:
-    """Whether the groups' factors and shifts are on for the encoded ``arrays``: two groups
-    or more, and (unless ``forecaster.topic_evidence_p`` is None) a p-value of the test
-    that they differ below it (models/topics.py; docs/model.md, "Topics")."""
-    p = float(arrays["topic_evidence_p"])
+def topic_effects_on(config: ModelConfig, encoded: EncodedData) -> bool:
+    """Whether the groups' factors and shifts are on for ``encoded``: two groups or more,
+    and (unless ``forecaster.topic_evidence_p`` is None) a p-value of the test that they
+    differ below it (``encoded.group_evidence``; models/topics.py; docs/model.md, "Topics")."""
+    evidence = encoded.group_evidence
     return topic_terms_on(
-        p if np.isfinite(p) else None,
+        None if evidence is None else evidence.p_value,
         config.forecaster.topic_evidence_p,
-        groups=2 if float(arrays["group_effects"]) else 1,
+        groups=2 if float(encoded.arrays["group_effects"]) else 1,
     )
 
 
@@ -323,8 +325,6 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
     # Do the groups differ in how their crowds err? (docs/model.md, "Topics"). Read by
     # model_data, which turns it into the topic terms' switch.
     evidence = group_evidence(*topic_test_inputs(arrays))
-    p = np.nan if evidence.p_value is None else evidence.p_value
-    arrays["topic_evidence_p"] = np.asarray(p, dtype=np.float64)
     return EncodedData(qids, fids, gids, arrays, evidence)
 
 
@@ -455,7 +455,7 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
 
     qp, fp, ep = config.question, config.forecaster, config.evidence
     nq, ne, ng = structure.questions, structure.forecasters, structure.groups
-    arr = model_data(config, encoded.arrays)
+    arr = model_data(config, encoded)
     coords = {
         QUESTION_DIM: np.arange(nq),
         FORECASTER_DIM: np.arange(ne),
@@ -771,7 +771,7 @@ class _CompiledModels:
                 del model
                 frozen = freeze_long_lived()
                 log.info("%d long-lived objects frozen out of the collector's passes", frozen)
-        return compiled.with_data(**model_data(config, encoded.arrays))
+        return compiled.with_data(**model_data(config, encoded))
 
 
 COMPILED = _CompiledModels()
@@ -1682,7 +1682,7 @@ class ForecastModel:
         tune, draws, target_accept = settings.first_attempt(len(data.forecasts))
         fit_id = "fit-" + uuid.uuid4().hex[:12]
         centred = encoded.arrays["forecaster_centred"]
-        topic_effects = topic_effects_on(self.config, encoded.arrays)
+        topic_effects = topic_effects_on(self.config, encoded)
         topic_evidence = {
             **(encoded.group_evidence.to_dict() if encoded.group_evidence else {}),
             "threshold": self.config.forecaster.topic_evidence_p,
@@ -1740,7 +1740,7 @@ class ForecastModel:
                 spread_centred = np.zeros_like(spread_centred)
                 compiled = compiled.with_data(
                     **{
-                        **model_data(self.config, encoded.arrays),
+                        **model_data(self.config, encoded),
                         "forecaster_centred": centred,
                         "group_spread_centred": spread_centred,
                     }

@@ -185,7 +185,7 @@ def test_a_large_group_samples_what_its_questions_pin():
     config = ModelConfig().held_still()
     structure = ModelStructure.for_data(data)
     encoded = encode(data, structure)
-    arrays = model_data(config, encoded.arrays)
+    arrays = model_data(config, encoded)
     centred = arrays["group_spread_centred"].astype(bool)
     assert centred.sum() == 1
     big = int(np.flatnonzero(centred)[0])

@@ -159,9 +159,8 @@ def test_encoding_switches_the_topic_terms(slopes, threshold, on) -> None:
         update={"forecaster": base.forecaster.model_copy(update={"topic_evidence_p": threshold})}
     )
     encoded = encode(data, ModelStructure.for_data(data))
-    assert topic_effects_on(config, encoded.arrays) is on
-    arrays = model_data(config, encoded.arrays)
+    assert topic_effects_on(config, encoded) is on
+    arrays = model_data(config, encoded)
     assert float(arrays["topic_effects"]) == float(on)
-    assert "topic_evidence_p" not in arrays  # not a data container of the model
     assert encoded.group_evidence is not None
     assert encoded.group_evidence.questions == 120 * len(slopes)

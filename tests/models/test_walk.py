@@ -176,7 +176,7 @@ def test_the_model_integrates_instant_questions_in_closed_form():
     config = ModelConfig()
     structure = ModelStructure.for_data(data)
     encoded = encode(data, structure)
-    arrays = model_data(config, encoded.arrays)
+    arrays = model_data(config, encoded)
     nq = len(days)
     np.testing.assert_array_equal(arrays["question_timed"][:nq], [0, 0, 0, 1, 1, 1])
     model = build_model(structure, config, encoded)
@@ -185,7 +185,7 @@ def test_the_model_integrates_instant_questions_in_closed_form():
     }
     f = model.compile_fn([model.logp(), model.dlogp()], inputs=model.value_vars)
     closed = f(point)
-    every_question_filtered = model_data(config, encoded.arrays, instant_closed_form=False)
+    every_question_filtered = model_data(config, encoded, instant_closed_form=False)
     assert every_question_filtered["question_timed"].all()
     assert every_question_filtered["obs_instant"].size == 0
     with model:
