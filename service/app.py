@@ -46,23 +46,30 @@ def _start_worker(settings: Settings) -> tuple[Any, Any]:
     from service.jobs.worker import worker_process_main
 
     ctx = multiprocessing.get_context("spawn")
-    stop = ctx.Event()
+    # The worker stops when this pipe's write end closes: closing never blocks, whatever
+    # state the worker is in (setting a multiprocessing.Event waits for its waiters to wake,
+    # and hung shutdown when the worker could not).
+    reader, writer = ctx.Pipe(duplex=False)
     process = ctx.Process(
-        target=worker_process_main, args=(settings, stop), name="helsinki-worker", daemon=False
+        target=worker_process_main, args=(settings, reader), name="helsinki-worker", daemon=False
     )
     process.start()
+    reader.close()  # the worker has its own copy
     log.info("fit worker process %s started", process.pid)
-    return process, stop
+    return process, writer
 
 
-def _stop_worker(process: Any, stop: Any) -> None:
-    stop.set()
+def _stop_worker(process: Any, writer: Any) -> None:
+    writer.close()
     process.join(timeout=10)
     if process.is_alive():
         # Mid-fit: the job's heartbeat goes stale and another worker picks it up again.
         process.terminate()
         process.join(timeout=5)
-    log.info("fit worker process stopped")
+    if process.is_alive():  # still in native code, where a signal handler cannot run
+        process.kill()
+        process.join(timeout=5)
+    log.info("fit worker process stopped (exit code %s)", process.exitcode)
 
 
 @contextlib.asynccontextmanager

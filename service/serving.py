@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -56,17 +55,16 @@ def serve(settings: Settings) -> None:
 def run_worker_alone(settings: Settings) -> None:
     import signal
 
-    from service.jobs.worker import run_worker
+    from service.jobs.worker import WorkerStop, run_worker
 
     migrate(settings)
-    stop = threading.Event()
     # Ctrl-C and SIGTERM end the loop between jobs (a fit in progress finishes first).
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        run_worker(settings, stop)
-    except KeyboardInterrupt:
-        stop.set()
+    # Not a threading.Event: its set() takes the lock its wait() holds, and a handler runs
+    # in the thread it interrupts.
+    stop = WorkerStop()
+    signal.signal(signal.SIGTERM, lambda *_: stop.request())
+    signal.signal(signal.SIGINT, lambda *_: stop.request())
+    run_worker(settings, stop)
 
 
 @contextmanager

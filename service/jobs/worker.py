@@ -9,16 +9,21 @@ claimed again, up to ``max_job_attempts``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import multiprocessing.connection
 import os
+import signal
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from multiprocessing.connection import Connection
+from types import FrameType
+from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +49,40 @@ Fitter = Callable[[ModelConfig, ForecastData], Posterior]
 class StopSignal(Protocol):
     def is_set(self) -> bool: ...
     def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class WorkerStop:
+    """Whether a worker should stop: a signal handler asked (``request``), or the process
+    that started it closed the other end of ``parent`` (or died).
+
+    ``request`` only sets a flag and writes a byte to a pipe, so a signal handler may call
+    it. A handler must take no lock that the code it interrupts may hold: one that set a
+    ``multiprocessing.Event`` while the worker waited on that Event deadlocked the worker
+    (``set`` waits for the interrupted ``wait`` to wake), and the API process with it.
+    """
+
+    def __init__(self, parent: Connection | None = None) -> None:
+        self._parent = parent
+        self._requested = False
+        self._wakeup_read, self._wakeup_write = os.pipe()
+        os.set_blocking(self._wakeup_write, False)
+
+    def request(self) -> None:
+        self._requested = True
+        with contextlib.suppress(BlockingIOError):  # a full pipe wakes the waiter anyway
+            os.write(self._wakeup_write, b"\0")
+
+    def is_set(self) -> bool:
+        # The parent never writes: its end closed reads as "ready" (EOF).
+        return self._requested or (self._parent is not None and self._parent.poll())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self.is_set():
+            waitables: list[int | Connection] = [self._wakeup_read]
+            if self._parent is not None:
+                waitables.append(self._parent)
+            multiprocessing.connection.wait(waitables, timeout)
+        return self.is_set()
 
 
 def model_config_for(settings: Settings) -> ModelConfig:
@@ -210,12 +249,24 @@ def run_worker(settings: Settings, stop: StopSignal) -> None:
         log.info("fit worker %s stopped", worker_id)
 
 
-def worker_process_main(settings: Settings, stop: Any) -> None:
-    """Entry point of the worker process started by ``helsinki serve``."""
-    import signal
+def worker_process_main(settings: Settings, parent: Connection) -> None:
+    """Entry point of the worker process started by ``helsinki serve``.
 
+    The API process asks it to stop by closing its end of ``parent``. Ctrl-C reaches the
+    whole process group and is left to the API process. A SIGTERM (also sent to the whole
+    group, by systemd or a container runtime) asks for the same stop, after the fit in
+    progress; a SIGTERM once a stop was asked (the API process's ``terminate``, 10 s after
+    it asked) ends the process at once.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    # Ctrl-C reaches the whole process group; the parent sets ``stop`` for a clean exit.
+    stop = WorkerStop(parent)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+        stop.request()
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, on_sigterm)
     run_worker(settings, stop)
