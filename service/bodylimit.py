@@ -9,11 +9,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import PROBLEM, TYPE_BASE
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
+    """Refuses a body over ``max_bytes`` before the app sees any of it.
+
+    A declared Content-Length is checked first. Otherwise (``Transfer-Encoding: chunked``)
+    the body is read here, up to the limit, and handed on whole: an error raised from inside
+    the app's own read would reach FastAPI's body parsing, which turns any exception into a
+    400 "There was an error parsing the body".
+    """
+
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -53,25 +57,27 @@ class BodySizeLimit:
                 if too_big:
                     await self._refuse(send)
                     return
+        chunks: list[bytes] = []
         seen = 0
-        started = [False]
-
-        async def counted_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge
-            return message
-
-        async def tracked_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                started[0] = True
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except BodyTooLarge:
-            if not started[0]:
+            if message["type"] != "http.request":
+                # The client went away mid-body: let the app see that.
+                first: Message = message
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
                 await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        pending = [first]
+
+        async def replay() -> Message:
+            # The body once, whole; then the server's own messages (e.g. http.disconnect).
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)

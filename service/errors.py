@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,6 +33,21 @@ class InvalidInput(DomainError):
     status = 422
     type = "invalid-input"
     title = "The request is not valid"
+
+    @classmethod
+    def at(cls, loc: Sequence[str | int], msg: str) -> InvalidInput:
+        """One invalid field (``loc`` as in a validation error, e.g. ``["query", "at"]``),
+        with the same ``errors`` entry and detail a validation error would have."""
+        return cls(
+            f"{_where(list(loc))}: {msg}",
+            errors=[{"loc": list(loc), "msg": msg, "type": "value_error"}],
+        )
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    type = "unsupported-media-type"
+    title = "The body must be JSON"
 
 
 class NotFound(DomainError):
@@ -89,10 +105,18 @@ def problem(
     return JSONResponse(content, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def _where(loc: list[Any]) -> str:
+    return ".".join(str(p) for p in loc if p != "body") or "body"
+
+
 async def handle_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem(exc.status, exc.type, exc.title, str(exc), exc.errors, headers)
+    errors = exc.errors
+    if errors is None and exc.status == 422:
+        # docs/api.md promises `errors` on every 422.
+        errors = [{"loc": [], "msg": str(exc), "type": "value_error"}]
+    return problem(exc.status, exc.type, exc.title, str(exc), errors, headers)
 
 
 async def handle_model_data_error(request: Request, exc: Exception) -> JSONResponse:
@@ -120,9 +144,7 @@ async def handle_validation_error(request: Request, exc: Exception) -> JSONRespo
             + "; ".join(f"{e['msg']} at {e['loc']}" for e in errors),
             errors,
         )
-    detail = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in errors
-    )
+    detail = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors)
     return problem(422, InvalidInput.type, InvalidInput.title, detail, errors)
 
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from service.domain.keys import ANONYMOUS, Principal, Role, principal_of_key
-from service.errors import Forbidden, InvalidInput, NotAuthenticated
+from service.errors import Forbidden, InvalidInput, NotAuthenticated, UnsupportedMediaType
 from service.live import LiveForecasts
 from service.settings import Settings
 
@@ -83,8 +83,35 @@ def get_idempotency_key(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> str | None:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
-        raise InvalidInput("Idempotency-Key must be 1 to 200 characters (a UUID is good)")
+        raise InvalidInput.at(
+            ["header", "Idempotency-Key"], "must be 1 to 200 characters (a UUID is good)"
+        )
     return idempotency_key
 
 
 IdempotencyKeyDep = Annotated[str | None, Depends(get_idempotency_key)]
+
+
+def require_json_body(request: Request) -> None:
+    """A write's body declared as anything but JSON is a 415 that says which header to send
+    (FastAPI would leave the body unparsed and answer a puzzling 422). No Content-Type at
+    all is read as JSON, as FastAPI does."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    raise UnsupportedMediaType(
+        f"the body was sent as {media or 'nothing'!r}; this endpoint takes a JSON object: "
+        "send it with the header `Content-Type: application/json` "
+        "(curl: `--json '{...}'`, or `-H 'Content-Type: application/json' -d '{...}'`)"
+    )
+
+
+#: On the routers that take writes: refuse a body that is not declared as JSON.
+JsonBodyDep = Depends(require_json_body)

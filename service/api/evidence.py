@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from service.api.deps import ForecasterDep, IdempotencyKeyDep, LiveDep, SessionDep
-from service.api.responses import PROBLEMS, written
+from service.api.deps import ForecasterDep, IdempotencyKeyDep, JsonBodyDep, LiveDep, SessionDep
+from service.api.responses import WRITE_PROBLEMS, written
 from service.domain import evidence
 from service.domain.writes import perform_write
 from service.schemas.evidence import (
@@ -16,7 +16,9 @@ from service.schemas.evidence import (
     EvidenceRetractionPublic,
 )
 
-router = APIRouter(prefix="/v1/evidence", tags=["evidence"], responses=PROBLEMS)
+router = APIRouter(
+    prefix="/v1/evidence", tags=["evidence"], responses=WRITE_PROBLEMS, dependencies=[JsonBodyDep]
+)
 
 
 @router.post("", status_code=201, response_model=EvidencePublic)

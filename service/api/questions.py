@@ -11,12 +11,13 @@ from service.api.deps import (
     AdminDep,
     ForecasterDep,
     IdempotencyKeyDep,
+    JsonBodyDep,
     LiveDep,
     ReaderDep,
     SessionDep,
     SettingsDep,
 )
-from service.api.responses import PROBLEMS, written
+from service.api.responses import WRITE_PROBLEMS, written
 from service.domain import elicitations, questions
 from service.domain.writes import perform_write
 from service.schemas.elicitations import ElicitationCreate, ElicitationPublic
@@ -29,7 +30,9 @@ from service.schemas.questions import (
     QuestionUpdate,
 )
 
-router = APIRouter(prefix="/v1/questions", tags=["questions"], responses=PROBLEMS)
+router = APIRouter(
+    prefix="/v1/questions", tags=["questions"], responses=WRITE_PROBLEMS, dependencies=[JsonBodyDep]
+)
 
 
 @router.get("", response_model=QuestionsPublic)

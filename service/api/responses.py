@@ -22,6 +22,15 @@ PROBLEMS: dict[int | str, dict[str, object]] = {
     )
 }
 
+#: ...and on the routers that take JSON writes (``deps.require_json_body``).
+WRITE_PROBLEMS: dict[int | str, dict[str, object]] = {
+    **PROBLEMS,
+    415: {
+        "description": "a write's body not sent as `Content-Type: application/json`",
+        "content": {PROBLEM: {}},
+    },
+}
+
 
 def etagged(request: Request, body: object, etag: str) -> Response:
     """200 with the ETag, or 304 when the client already has this version."""

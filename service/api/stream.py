@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import ReaderDep
+from service.schemas.times import utc_text
 from service.store.repositories import ForecastHistoryRepository
 from service.store.tables import ForecastHistoryRow
 
@@ -28,7 +29,7 @@ def _event(row: ForecastHistoryRow) -> str:
         "contentious": row.contentious,
         "tier": row.tier,
         "fit_id": row.fit_id,
-        "computed_at": row.computed_at.isoformat(),
+        "computed_at": utc_text(row.computed_at),
         "cause": {"type": row.cause_type, "id": row.cause_id},
     }
     return f"id: {row.id}\nevent: forecast\ndata: {json.dumps(data)}\n\n"

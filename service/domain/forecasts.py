@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from models.constants import KHAT_THRESHOLD
-from service.errors import NoPublishedFit, NotFound
+from service.errors import InvalidInput, NoPublishedFit, NotFound
 from service.live import LiveForecasts
 from service.schemas.forecasts import (
     Cause,
@@ -19,6 +19,7 @@ from service.schemas.forecasts import (
     ForecastHistoryPublic,
     ForecastPublic,
 )
+from service.schemas.times import is_in_the_future, utc, utc_text
 from service.store.repositories import ForecastHistoryRepository, QuestionRepository
 from service.store.tables import ForecastHistoryRow, QuestionRow
 
@@ -72,13 +73,28 @@ def get_current_forecast(session: Session, question_id: str) -> tuple[ForecastPu
 def get_forecast_at(
     session: Session, live: LiveForecasts, question_id: str, at: datetime
 ) -> tuple[ForecastPublic, str]:
-    """The probability at a past time under the current posterior (evidence up to ``at``)."""
-    get_question_or_404(session, question_id)
+    """The probability at a past time under the current posterior (evidence up to ``at``).
+
+    ``at`` in the future, or before the question opened, is a 422: there was no forecast then
+    to reconstruct (and a future ``at`` would only repeat the current forecast)."""
+    question = get_question_or_404(session, question_id)
+    if is_in_the_future(at):
+        raise InvalidInput.at(
+            ["query", "at"],
+            f"at ({utc_text(at)}) is in the future: `at` asks for the probability at a past "
+            "time; leave it out for the current forecast",
+        )
+    if question.opens_at is not None and utc(at) < question.opens_at:
+        raise InvalidInput.at(
+            ["query", "at"],
+            f"at ({utc_text(at)}) is before question {question_id!r} opened "
+            f"(opens_at {utc_text(question.opens_at)}): give a time from then on",
+        )
     with live.lock:
         posterior = live.current
     if posterior is None or question_id not in posterior.question_ids:
         raise NoPublishedFit(f"question {question_id!r} has no forecast yet")
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    at = utc(at)
     (f,) = posterior.predict([question_id], at=at)
     version = f"{posterior.fit_id}|{len(posterior.updates)}|{at.isoformat()}|{question_id}"
     etag = '"at-' + hashlib.sha256(version.encode()).hexdigest()[:24] + '"'
@@ -110,6 +126,14 @@ def get_forecast_history(
     limit: int,
 ) -> ForecastHistoryPublic:
     get_question_or_404(session, question_id)
+    since = None if since is None else utc(since)
+    until = None if until is None else utc(until)
+    if since is not None and until is not None and since > until:
+        raise InvalidInput.at(
+            ["query", "since"],
+            f"since ({utc_text(since)}) is later than until ({utc_text(until)}): no forecast "
+            "can be in that range; swap them, or leave one out",
+        )
     rows = ForecastHistoryRepository(session).list_of_question_between(
         question_id, since, until, limit
     )
@@ -157,7 +181,7 @@ def history_csv(history: ForecastHistoryPublic) -> str:
             (
                 p.event_id,
                 p.question_id,
-                p.computed_at.isoformat(),
+                utc_text(p.computed_at),
                 repr(p.probability),
                 repr(p.interval[0]),
                 repr(p.interval[1]),

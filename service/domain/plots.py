@@ -103,7 +103,9 @@ def negotiate_format(format_param: str | None, accept: str | None) -> Format:
     if format_param is not None:
         value = format_param.lower()
         if value not in MEDIA_TYPES:
-            raise InvalidInput(f"format must be 'png' or 'svg', not {format_param!r}")
+            raise InvalidInput.at(
+                ["query", "format"], f"format must be 'png' or 'svg', not {format_param!r}"
+            )
         return value  # type: ignore[return-value]
     if not accept:
         return "png"
@@ -274,7 +276,7 @@ def calibration_plot(session: Session, cache: PlotCache, fmt: Format) -> Image:
     if not points:
         raise Conflict(
             "no resolved question has a forecast from before its resolution yet, so there is "
-            "no record to calibrate; resolve questions with POST /v1/questions/{id}/resolve"
+            "no record to calibrate; resolve questions with POST /v1/questions/{id}/resolution"
         )
     key = hashlib.sha256(
         "|".join(f"{p.question_id}:{p.probability!r}:{p.outcome}" for p in points).encode()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from service.domain.forecasts import forecast_public, get_question_or_404
 from service.domain.keys import Principal
 from service.domain.writes import WriteResult
-from service.errors import Conflict
+from service.errors import Conflict, InvalidInput
 from service.jobs.queue import enqueue_refit
 from service.schemas.questions import (
     QuestionAnnul,
@@ -19,6 +19,7 @@ from service.schemas.questions import (
     QuestionsPublic,
     QuestionUpdate,
 )
+from service.schemas.times import utc, utc_text
 from service.store.repositories import ForecastHistoryRepository, QuestionRepository
 from service.store.tables import ForecastHistoryRow, QuestionRow
 
@@ -44,7 +45,16 @@ def question_public(
 
 
 def list_questions(session: Session, cursor: str | None, limit: int) -> QuestionsPublic:
-    rows = QuestionRepository(session).list_page_after_id(cursor, limit + 1)
+    repo = QuestionRepository(session)
+    # A cursor is the id of the last question of a page (questions are never deleted), so
+    # anything else did not come from `next`: say so rather than page from a made-up place.
+    if cursor is not None and repo.get_by_id(cursor) is None:
+        raise InvalidInput.at(
+            ["query", "cursor"],
+            f"invalid cursor {cursor[:200]!r}: pass the `next` of the previous page as it "
+            "was returned, or leave cursor out for the first page",
+        )
+    rows = repo.list_page_after_id(cursor, limit + 1)
     page, more = rows[:limit], len(rows) > limit
     latest = ForecastHistoryRepository(session).get_latest_of_questions([r.id for r in page])
     return QuestionsPublic(
@@ -95,6 +105,14 @@ def update_question(
     row = get_question_or_404(session, question_id)
     require_open(row)
     changes = body.model_dump(exclude_unset=True)
+    resolves_at = changes.get("resolves_at")
+    if resolves_at is not None and row.opens_at is not None and not row.opens_at < resolves_at:
+        raise InvalidInput.at(
+            ["body", "resolves_at"],
+            f"resolves_at ({utc_text(resolves_at)}) must be after the question's opens_at "
+            f"({utc_text(row.opens_at)}): a question opens before it resolves; "
+            "give a later resolves_at",
+        )
     for name, value in changes.items():
         if value is None and name in ("title", "group"):
             continue
@@ -111,6 +129,12 @@ def resolve_question(
 ) -> WriteResult:
     row = get_question_or_404(session, question_id)
     require_open(row)
+    if row.opens_at is not None and utc(body.resolved_at) < row.opens_at:
+        raise InvalidInput.at(
+            ["body", "resolved_at"],
+            f"resolved_at ({utc_text(body.resolved_at)}) is before the question opened "
+            f"(opens_at {utc_text(row.opens_at)}): give the time the outcome became known",
+        )
     row.status, row.outcome = "resolved", int(body.outcome)
     row.resolved_at, row.resolved_by = body.resolved_at, who.label
     session.flush()

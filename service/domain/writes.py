@@ -71,9 +71,13 @@ def perform_write(
             seen = repo.get_by_principal_and_key(str(principal.key_id), idempotency_key)
             if seen is not None:
                 if seen.request_sha256 != fingerprint:
-                    raise IdempotencyMismatch(
+                    msg = (
                         f"Idempotency-Key {idempotency_key!r} was used for a different request "
                         f"({seen.method} {seen.path}); use a new key for a new request"
+                    )
+                    loc = ["header", "Idempotency-Key"]
+                    raise IdempotencyMismatch(
+                        msg, errors=[{"loc": loc, "msg": msg, "type": "value_error"}]
                     )
                 return WriteResponse(seen.status_code, json.loads(seen.response), replayed=True)
         try:

@@ -11,7 +11,7 @@ from service.schemas.forecasts import ForecastPublic
 
 
 class ElicitationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     probability: float | None = Field(
         None, gt=0, lt=1, description="P(yes), strictly between 0 and 1"

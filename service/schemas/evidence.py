@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.constants import RELIABILITY_CLASSES
 from models.evidence import MAX_LIKELIHOOD_RATIO, VERBAL_LIKELIHOOD_RATIOS, check_likelihood_ratio
 from service.schemas.forecasts import ForecastPublic
+from service.schemas.times import is_in_the_future, utc
 
 Reliability = Literal["official-statement", "verified-report", "media-report", "rumour"]
 Strength = Literal[
@@ -26,7 +28,7 @@ assert set(Strength.__args__) == set(VERBAL_LIKELIHOOD_RATIOS)  # type: ignore[a
 
 
 class EvidenceEffectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     question_id: str
     likelihood_ratio: float | None = Field(
@@ -49,23 +51,46 @@ class EvidenceEffectIn(BaseModel):
 
 
 class EvidenceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     title: str = Field(min_length=1, max_length=1000)
     observed_at: datetime
-    source_url: str | None = Field(None, max_length=2000)
+    source_url: str | None = Field(
+        None, max_length=2000, description="where it was reported: an http or https URL"
+    )
     reliability: Reliability
     effects: list[EvidenceEffectIn] = Field(min_length=1, max_length=100)
 
     @field_validator("observed_at")
     @classmethod
     def _not_in_the_future(cls, value: datetime) -> datetime:
-        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        value = utc(value)
         # A few minutes of clock skew are tolerated; evidence is what has happened.
-        if value > datetime.now(UTC) + timedelta(minutes=5):
+        if is_in_the_future(value):
             raise ValueError(
                 "observed_at is in the future: evidence is something that has happened; "
                 "give the time it was observed (ISO 8601, e.g. 2026-11-24T09:30:00Z)"
+            )
+        return value
+
+    @field_validator("source_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            parts = None
+        if (
+            parts is None
+            or parts.scheme.lower() not in ("http", "https")
+            or not parts.hostname
+            or any(c.isspace() for c in value)
+        ):
+            raise ValueError(
+                f"source_url {value[:100]!r} is not a web address: give an http or https URL "
+                "(e.g. https://example.org/news/1), or leave source_url out"
             )
         return value
 
@@ -78,7 +103,7 @@ class EvidenceCreate(BaseModel):
 
 
 class EvidenceRetractionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     reason: str = Field(min_length=1, max_length=2000)
 

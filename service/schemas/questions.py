@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from service.schemas.forecasts import ForecastPublic
+from service.schemas.times import UtcDatetime, is_in_the_future, utc_text
 
 Slug = Annotated[
     str,
@@ -16,7 +24,7 @@ Slug = Annotated[
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class QuestionCreate(_In):
@@ -24,20 +32,43 @@ class QuestionCreate(_In):
     title: str = Field(min_length=1, max_length=500)
     group: Slug = "default"
     resolution_criteria: str = ""
-    opens_at: datetime | None = None
-    resolves_at: datetime | None = None
+    opens_at: UtcDatetime | None = None
+    resolves_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _opens_before_it_resolves(self) -> QuestionCreate:
+        opens, resolves = self.opens_at, self.resolves_at
+        if opens is not None and resolves is not None and not opens < resolves:
+            raise ValueError(
+                f"opens_at ({utc_text(opens)}) must be before resolves_at ({utc_text(resolves)}): "
+                "a question opens before it resolves; move one of the two"
+            )
+        return self
 
 
 class QuestionUpdate(_In):
     title: str | None = Field(None, min_length=1, max_length=500)
     group: Slug | None = None
     resolution_criteria: str | None = None
-    resolves_at: datetime | None = None
+    resolves_at: UtcDatetime | None = None
 
 
 class QuestionResolve(_In):
     outcome: Literal[0, 1] | bool = Field(description="1 (or true) for yes, 0 (or false) for no")
-    resolved_at: datetime = Field(description="when the outcome became known")
+    resolved_at: UtcDatetime = Field(
+        description="when the outcome became known: not in the future, not before opens_at"
+    )
+
+    @field_validator("resolved_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime) -> datetime:
+        if is_in_the_future(value):
+            raise ValueError(
+                f"resolved_at ({utc_text(value)}) is in the future: a resolution records an "
+                "outcome that is known; resolve the question once it is, with the time it "
+                "became known (ISO 8601, e.g. 2026-11-24T09:30:00Z)"
+            )
+        return value
 
 
 class QuestionAnnul(_In):

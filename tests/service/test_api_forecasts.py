@@ -116,3 +116,49 @@ def test_health_ready_metrics_and_openapi(live_client):
         assert name in text
     assert "/v1/questions/{question_id}/forecast" in text
     assert "/v1/evidence" in live_client.get("/openapi.json").json()["paths"]
+
+
+def _problem(r, status: int) -> dict:  # type: ignore[no-untyped-def]
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["errors"], body
+    return body  # type: ignore[no-any-return]
+
+
+def test_a_cursor_that_is_not_a_next_is_a_422(client):
+    problem = _problem(client.get("/v1/questions", params={"cursor": "garbage"}), 422)
+    assert "invalid cursor" in problem["detail"] and "`next`" in problem["detail"]
+    assert problem["errors"][0]["loc"] == ["query", "cursor"]
+    # The cursor a page hands out still works.
+    nxt = client.get("/v1/questions", params={"limit": 1}).json()["next"]
+    assert client.get("/v1/questions", params={"cursor": nxt}).status_code == 200
+
+
+def test_history_since_later_than_until_is_a_422_naming_both(live_client):
+    r = live_client.get(
+        f"/v1/questions/{Q}/forecast/history",
+        params={"since": "2026-06-01T00:00:00Z", "until": "2026-05-01T00:00:00Z"},
+    )
+    problem = _problem(r, 422)
+    assert "since" in problem["detail"] and "until" in problem["detail"], problem
+    r = live_client.get(
+        f"/v1/questions/{Q}/forecast/history",
+        params={"since": "2026-06-01T00:00:00Z", "until": "2026-06-01T00:00:00Z", "format": "csv"},
+    )
+    assert r.status_code == 200  # an empty range is not an error; a backwards one is
+
+
+@pytest.mark.parametrize(
+    "at,needle",
+    [
+        ("2999-01-01T00:00:00Z", "in the future"),
+        ("2025-06-01T00:00:00Z", "before question 'truce-by-2027' opened"),
+        ("2025-12-31T23:59:59", "opens_at 2026-01-01T00:00:00Z"),  # no zone: UTC
+    ],
+)
+def test_forecast_at_in_the_future_or_before_the_question_opened_is_a_422(live_client, at, needle):
+    problem = _problem(live_client.get(f"/v1/questions/{Q}/forecast", params={"at": at}), 422)
+    assert needle in problem["detail"] and problem["errors"][0]["loc"] == ["query", "at"]
+    opened = live_client.get(f"/v1/questions/{Q}/forecast", params={"at": "2026-01-01T00:00:00Z"})
+    assert opened.status_code == 200, opened.text

@@ -68,6 +68,18 @@ def test_diagnostics_of_an_unknown_fit_is_404_and_calibration_without_record_is_
     assert _problem(live_client.get("/v1/questions/no-such-question/plots/posterior"), 404)
 
 
+def test_calibration_409_names_the_resolution_endpoint_that_exists(live_client, keys):
+    detail = _problem(live_client.get("/v1/plots/calibration"), 409)["detail"]
+    assert "POST /v1/questions/{id}/resolution" in detail, detail
+    # ...and that is the endpoint that resolves a question (a 404 would be a route miss).
+    r = live_client.post(
+        "/v1/questions/no-such-question/resolution",
+        json={"outcome": 1, "resolved_at": "2026-07-01T00:00:00Z"},
+        headers=keys.auth("admin"),
+    )
+    assert "no question" in _problem(r, 404)["detail"]
+
+
 @pytest.mark.parametrize("path", PLOTS)
 def test_every_plot_is_a_valid_png_and_svg(live_client, path):
     png = live_client.get(path)
@@ -90,6 +102,13 @@ def test_format_errors_say_what_is_accepted(live_client):
     problem = _problem(live_client.get(path, headers={"Accept": "application/json"}), 406)
     assert "image/svg+xml" in problem["detail"]
     assert _problem(live_client.get(f"/v1/questions/{Q}/plots/density"), 422)
+
+
+def test_an_unknown_format_is_a_422_with_errors_like_any_validation_error(live_client):
+    for path in PLOTS:
+        problem = _problem(live_client.get(path, params={"format": "gif"}), 422)
+        assert problem["errors"] and problem["errors"][0]["loc"] == ["query", "format"], problem
+        assert "'png' or 'svg'" in problem["errors"][0]["msg"] and "gif" in problem["detail"]
 
 
 def test_plots_are_drawn_once_per_state_and_revalidate_with_etags(live_client, keys):
@@ -263,6 +282,8 @@ def test_history_downloads_as_csv_with_the_same_numbers_as_json(live_client, key
         assert datetime.fromisoformat(row["computed_at"]) == datetime.fromisoformat(
             item["computed_at"].replace("Z", "+00:00")
         )
+        # The same text as the JSON: UTC written with Z, not +00:00.
+        assert row["computed_at"] == item["computed_at"] and row["computed_at"].endswith("Z")
     by_accept = live_client.get(
         f"/v1/questions/{Q}/forecast/history", headers={"Accept": "text/csv"}
     )

@@ -86,6 +86,10 @@ def test_stream_delivers_a_change_and_resumes_with_last_event_id(server, keys):
     assert data["question_id"] == Q and data["cause"] == {"type": "evidence", "id": evidence_id}
     assert data["new_probability"] > data["old_probability"]
     assert 0.0 <= data["contentious"] <= 1.0
+    # Times as the JSON API writes them (UTC with Z, not +00:00).
+    assert data["computed_at"].endswith("Z") and "+00:00" not in data["computed_at"]
+    served = httpx.get(f"{server}/v1/questions/{Q}/forecast/history", timeout=10).json()
+    assert data["computed_at"] in {item["computed_at"] for item in served["items"]}
 
     second = _post_evidence(server, keys.forecaster, 0.5)
     headers = {"Last-Event-ID": str(event["id"])}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -327,3 +329,199 @@ def test_fifty_concurrent_evidence_posts_are_all_stored_and_in_the_next_fit(publ
     assert fit is not None and fit.status == "published", fit.reason
     assert set(fit.inputs["evidence"]) == {r.json()["id"] for r in responses}
     app.state.engine.dispose()
+
+
+# --- bad input is refused whole: a clear 4xx problem, and nothing written -----------------
+
+
+def _database(client) -> tuple[dict[str, list[tuple]], object]:  # type: ignore[no-untyped-def]
+    """Every row of every table, and the live posterior: the same before and after a
+    refused write."""
+    from sqlalchemy import select
+
+    from service.store.tables import Base
+
+    with client.app.state.session_factory() as session:
+        tables = {
+            t.name: sorted(map(tuple, session.execute(select(t)).all()), key=repr)
+            for t in Base.metadata.sorted_tables
+        }
+    return tables, client.app.state.live.current
+
+
+def _refused(client, r: httpx.Response, status: int, before: tuple) -> dict:  # type: ignore[no-untyped-def]
+    problem = _problem(r, status)
+    tables, posterior = _database(client)
+    assert tables == before[0], "a refused write left something in the database"
+    assert posterior is before[1], "a refused write changed the live posterior"
+    return problem
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_problem_like_one_with_content_length(
+    live_client, keys
+):
+    body = json.dumps({**EVIDENCE, "title": "x" * 5000}).encode()
+
+    def chunks() -> Iterator[bytes]:  # no length known up front: Transfer-Encoding: chunked
+        for i in range(0, len(body), 1000):
+            yield body[i : i + 1000]
+
+    before = _database(live_client)
+    headers = {**keys.auth("forecaster"), "Content-Type": "application/json"}
+    r = live_client.post("/v1/evidence", content=chunks(), headers=headers)
+    assert r.request.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in r.request.headers
+    assert "4096 bytes" in _refused(live_client, r, 413, before)["detail"]
+    # Under the limit, a chunked body is read as usual.
+    small = json.dumps(EVIDENCE).encode()
+    r = live_client.post("/v1/evidence", content=iter([small[:50], small[50:]]), headers=headers)
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "method,template,existing,role,below,body", WRITES, ids=[f"{w[0]} {w[1]}" for w in WRITES]
+)
+def test_a_json_body_sent_as_another_media_type_is_a_415_that_names_the_header(
+    live_client, keys, content_type, method, template, existing, role, below, body
+):
+    if existing == "evidence":
+        existing = _evidence_id(live_client, keys)
+    path = template.replace("{id}", existing or "")
+    before = _database(live_client)
+    r = live_client.request(
+        method,
+        path,
+        content=json.dumps(body).encode(),
+        headers={**keys.auth("admin"), "Content-Type": content_type},
+    )
+    problem = _refused(live_client, r, 415, before)
+    assert "Content-Type: application/json" in problem["detail"], problem
+    assert content_type in problem["detail"]
+    # The same body declared as JSON (with a charset) goes through.
+    r = live_client.request(
+        method,
+        path,
+        content=json.dumps(body).encode(),
+        headers={**keys.auth("admin"), "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert r.status_code in (200, 201), r.text
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"opens_at": "2027-06-01T00:00:00Z", "resolves_at": "2027-01-01T00:00:00Z"},
+        {"opens_at": "2027-01-01T00:00:00Z", "resolves_at": "2027-01-01T00:00:00Z"},
+        {"opens_at": "2027-01-01T02:00:00+02:00", "resolves_at": "2026-12-31T23:00:00"},
+    ],
+)
+def test_a_question_that_opens_after_it_resolves_is_a_422_naming_both(live_client, keys, fields):
+    before = _database(live_client)
+    body = {"id": "backwards", "title": "Backwards?", **fields}
+    r = live_client.post("/v1/questions", json=body, headers=keys.auth("admin"))
+    problem = _refused(live_client, r, 422, before)
+    assert "opens_at" in problem["detail"] and "resolves_at" in problem["detail"], problem
+    assert "must be before" in problem["detail"] and problem["errors"]
+    assert live_client.get("/v1/questions/backwards").status_code == 404
+
+
+def test_times_written_with_an_offset_come_back_in_utc_with_z(live_client, keys):
+    body = {
+        "id": "offsets",
+        "title": "Offsets?",
+        "opens_at": "2027-01-01T02:00:00+02:00",
+        "resolves_at": "2027-06-01T00:00:00",  # no zone: UTC
+    }
+    r = live_client.post("/v1/questions", json=body, headers=keys.auth("admin"))
+    assert r.status_code == 201, r.text
+    expected = {"opens_at": "2027-01-01T00:00:00Z", "resolves_at": "2027-06-01T00:00:00Z"}
+    assert {k: r.json()[k] for k in expected} == expected
+    stored = live_client.get("/v1/questions/offsets").json()
+    assert {k: stored[k] for k in expected} == expected
+
+
+def test_patching_resolves_at_before_the_question_opens_is_a_422_naming_both(live_client, keys):
+    was = live_client.get(f"/v1/questions/{Q}").json()
+    before = _database(live_client)
+    r = live_client.patch(
+        f"/v1/questions/{Q}",
+        json={"title": "Changed?", "resolves_at": "2025-06-01T00:00:00Z"},
+        headers=keys.auth("admin"),
+    )
+    problem = _refused(live_client, r, 422, before)
+    assert "opens_at (2026-01-01T00:00:00Z)" in problem["detail"], problem
+    assert "resolves_at (2025-06-01T00:00:00Z)" in problem["detail"]
+    assert problem["errors"][0]["loc"] == ["body", "resolves_at"]
+    assert live_client.get(f"/v1/questions/{Q}").json() == was
+
+
+@pytest.mark.parametrize(
+    "resolved_at,needle",
+    [
+        ("2999-01-01T00:00:00Z", "resolved_at (2999-01-01T00:00:00Z) is in the future"),
+        ("2025-12-01T00:00:00Z", "before the question opened (opens_at 2026-01-01T00:00:00Z)"),
+    ],
+)
+def test_a_resolution_in_the_future_or_before_the_question_opened_is_a_422(
+    live_client, keys, resolved_at, needle
+):
+    before = _database(live_client)
+    r = live_client.post(
+        f"/v1/questions/{Q}/resolution",
+        json={"outcome": 1, "resolved_at": resolved_at},
+        headers=keys.auth("admin"),
+    )
+    problem = _refused(live_client, r, 422, before)
+    assert needle in problem["detail"], problem
+    assert problem["errors"][0]["loc"] == ["body", "resolved_at"]
+    assert live_client.get(f"/v1/questions/{Q}").json()["status"] == "open"
+
+
+@pytest.mark.parametrize(
+    "url", ["not a url", "javascript:alert(1)", "ftp://example.org/x", "https://", "example.org"]
+)
+def test_a_source_url_that_is_not_a_web_address_is_a_422(live_client, keys, url):
+    before = _database(live_client)
+    body = {**EVIDENCE, "source_url": url}
+    r = live_client.post("/v1/evidence", json=body, headers=keys.auth("forecaster"))
+    problem = _refused(live_client, r, 422, before)
+    assert "source_url" in problem["detail"] and "http or https URL" in problem["detail"]
+    assert problem["errors"][0]["loc"] == ["body", "source_url"]
+
+
+@pytest.mark.parametrize(
+    "path,raw,field",
+    [
+        (f"/v1/questions/{Q}/elicitations", '{"probability": NaN}', "probability"),
+        (
+            f"/v1/questions/{Q}/elicitations",
+            '{"probability": 0.3, "confidence": NaN}',
+            "confidence",
+        ),
+        (
+            f"/v1/questions/{Q}/elicitations",
+            '{"quantiles": {"0.1": 0.1, "0.5": NaN, "0.9": 0.9}}',
+            "quantiles.0.5",
+        ),
+        (
+            "/v1/evidence",
+            json.dumps(
+                {**EVIDENCE, "effects": [{"question_id": Q, "likelihood_ratio": 1}]}
+            ).replace('"likelihood_ratio": 1', '"likelihood_ratio": Infinity'),
+            "effects.0.likelihood_ratio",
+        ),
+    ],
+)
+def test_non_finite_numbers_are_a_422_saying_they_must_be_finite(
+    live_client, keys, path, raw, field
+):
+    before = _database(live_client)
+    r = live_client.post(
+        path,
+        content=raw.encode(),
+        headers={**keys.auth("forecaster"), "Content-Type": "application/json"},
+    )
+    problem = _refused(live_client, r, 422, before)
+    assert f"{field}: Input should be a finite number" in problem["detail"], problem
+    assert "less than" not in problem["detail"] and "greater than" not in problem["detail"]
