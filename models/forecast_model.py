@@ -1644,6 +1644,7 @@ class ForecastModel:
         progress: bool = False,
         cores: int | None = None,
         retry: bool = True,
+        fit_id: str | None = None,
     ) -> Posterior:
         """Sample the posterior of ``data`` with nutpie, retrying with more tuning if needed.
 
@@ -1663,6 +1664,8 @@ class ForecastModel:
             that diverged with centred forecasters is refitted once with none centred, at
             the same settings and without using up a retry (docs/model.md,
             "Parametrisation"); with ``sampler.retries == 0`` nothing is refitted.
+        fit_id : str, optional
+            The fit's id (its log lines name it); a new one by default.
 
         Returns
         -------
@@ -1680,7 +1683,7 @@ class ForecastModel:
         n_cores = cores or max(1, min(settings.chains, os.cpu_count() or 1))
         attempts = 0
         tune, draws, target_accept = settings.first_attempt(len(data.forecasts))
-        fit_id = "fit-" + uuid.uuid4().hex[:12]
+        fit_id = fit_id or "fit-" + uuid.uuid4().hex[:12]
         centred = encoded.arrays["forecaster_centred"]
         topic_effects = topic_effects_on(self.config, encoded)
         topic_evidence = {

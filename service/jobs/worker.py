@@ -43,7 +43,9 @@ from service.store.tables import FitRow
 
 log = logging.getLogger(__name__)
 
-Fitter = Callable[[ModelConfig, ForecastData], Posterior]
+#: ``fitter(config, data, fit_id)``: the posterior, under the fit id the job recorded (so the
+#: model's log lines about retried attempts name the fit that ``GET /v1/fits/{id}`` shows).
+Fitter = Callable[[ModelConfig, ForecastData, str], Posterior]
 
 
 class StopSignal(Protocol):
@@ -103,8 +105,8 @@ def model_config_for(settings: Settings) -> ModelConfig:
     return config
 
 
-def fit_with_model(config: ModelConfig, data: ForecastData) -> Posterior:
-    return ForecastModel(config).fit(data)
+def fit_with_model(config: ModelConfig, data: ForecastData, fit_id: str) -> Posterior:
+    return ForecastModel(config).fit(data, fit_id=fit_id)
 
 
 def worker_identity() -> str:
@@ -159,7 +161,7 @@ def run_fit_job(
     beating.start()
     started = time.perf_counter()
     try:
-        posterior = dataclasses.replace(fitter(config, data), fit_id=fit_id)
+        posterior = dataclasses.replace(fitter(config, data, fit_id), fit_id=fit_id)
         path = settings.artifacts_dir / f"{fit_id}.nc"
         save(posterior, path)
         digest = sha256_of(path)

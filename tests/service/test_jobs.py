@@ -27,8 +27,8 @@ def _sessions(settings):  # type: ignore[no-untyped-def]
     return make_session_factory(make_engine(settings))
 
 
-def crashing_fitter(config, data):  # type: ignore[no-untyped-def]
-    raise RuntimeError("sampler exploded mid-fit")
+def crashing_fitter(config, data, fit_id):  # type: ignore[no-untyped-def]
+    raise RuntimeError(f"sampler exploded mid-fit {fit_id}")
 
 
 def test_first_start_queues_one_fit(prepared):
@@ -42,7 +42,9 @@ def test_a_crashed_fit_is_recorded_and_leaves_the_published_forecast(live_client
     sessions = _sessions(published)
     fit = work_once(published, sessions, "test-worker", fitter=crashing_fitter)
     assert fit is not None and fit.status == "failed"
-    assert "sampler exploded mid-fit" in (fit.reason or "")
+    # The model was handed the id the fit is recorded under (its log lines about retried
+    # attempts name it), not one of its own.
+    assert f"sampler exploded mid-fit {fit.id}" in (fit.reason or "")
     shown = live_client.get(f"/v1/fits/{fit.id}").json()
     assert shown["status"] == "failed" and "RuntimeError" in shown["reason"]
     assert shown["inputs"]["questions"] and shown["inputs"]["elicitations"]
