@@ -38,10 +38,7 @@ class InvalidInput(DomainError):
     def at(cls, loc: Sequence[str | int], msg: str) -> InvalidInput:
         """One invalid field (``loc`` as in a validation error, e.g. ``["query", "at"]``),
         with the same ``errors`` entry and detail a validation error would have."""
-        return cls(
-            f"{_where(list(loc))}: {msg}",
-            errors=[{"loc": list(loc), "msg": msg, "type": "value_error"}],
-        )
+        return cls(f"{_where(list(loc))}: {msg}", errors=[field_error(loc, msg)])
 
 
 class UnsupportedMediaType(DomainError):
@@ -105,6 +102,11 @@ def problem(
     return JSONResponse(content, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def field_error(loc: Sequence[str | int], msg: str) -> dict[str, Any]:
+    """One entry of a problem's ``errors``, shaped as a validation error's."""
+    return {"loc": list(loc), "msg": msg, "type": "value_error"}
+
+
 def _where(loc: list[Any]) -> str:
     return ".".join(str(p) for p in loc if p != "body") or "body"
 
@@ -115,7 +117,7 @@ async def handle_domain_error(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors
     if errors is None and exc.status == 422:
         # docs/api.md promises `errors` on every 422.
-        errors = [{"loc": [], "msg": str(exc), "type": "value_error"}]
+        errors = [field_error([], str(exc))]
     return problem(exc.status, exc.type, exc.title, str(exc), errors, headers)
 
 

@@ -78,13 +78,14 @@ def get_forecast_at(
     ``at`` in the future, or before the question opened, is a 422: there was no forecast then
     to reconstruct (and a future ``at`` would only repeat the current forecast)."""
     question = get_question_or_404(session, question_id)
+    at = utc(at)
     if is_in_the_future(at):
         raise InvalidInput.at(
             ["query", "at"],
             f"at ({utc_text(at)}) is in the future: `at` asks for the probability at a past "
             "time; leave it out for the current forecast",
         )
-    if question.opens_at is not None and utc(at) < question.opens_at:
+    if question.opens_at is not None and at < question.opens_at:
         raise InvalidInput.at(
             ["query", "at"],
             f"at ({utc_text(at)}) is before question {question_id!r} opened "
@@ -94,7 +95,6 @@ def get_forecast_at(
         posterior = live.current
     if posterior is None or question_id not in posterior.question_ids:
         raise NoPublishedFit(f"question {question_id!r} has no forecast yet")
-    at = utc(at)
     (f,) = posterior.predict([question_id], at=at)
     version = f"{posterior.fit_id}|{len(posterior.updates)}|{at.isoformat()}|{question_id}"
     etag = '"at-' + hashlib.sha256(version.encode()).hexdigest()[:24] + '"'

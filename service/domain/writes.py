@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from models.forecast_model import Posterior
 from service.domain.keys import Principal
-from service.errors import IdempotencyMismatch
+from service.errors import IdempotencyMismatch, field_error
 from service.live import LiveForecasts
 from service.store.repositories import IdempotencyRepository
 from service.store.tables import IdempotencyRow
@@ -75,9 +75,8 @@ def perform_write(
                         f"Idempotency-Key {idempotency_key!r} was used for a different request "
                         f"({seen.method} {seen.path}); use a new key for a new request"
                     )
-                    loc = ["header", "Idempotency-Key"]
                     raise IdempotencyMismatch(
-                        msg, errors=[{"loc": loc, "msg": msg, "type": "value_error"}]
+                        msg, errors=[field_error(["header", "Idempotency-Key"], msg)]
                     )
                 return WriteResponse(seen.status_code, json.loads(seen.response), replayed=True)
         try:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from models.constants import RELIABILITY_CLASSES
 from models.evidence import MAX_LIKELIHOOD_RATIO, VERBAL_LIKELIHOOD_RATIOS, check_likelihood_ratio
 from service.schemas.forecasts import ForecastPublic
-from service.schemas.times import is_in_the_future, utc
+from service.schemas.times import UtcDatetime, is_in_the_future
 
 Reliability = Literal["official-statement", "verified-report", "media-report", "rumour"]
 Strength = Literal[
@@ -54,7 +54,7 @@ class EvidenceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     title: str = Field(min_length=1, max_length=1000)
-    observed_at: datetime
+    observed_at: UtcDatetime
     source_url: str | None = Field(
         None, max_length=2000, description="where it was reported: an http or https URL"
     )
@@ -64,7 +64,6 @@ class EvidenceCreate(BaseModel):
     @field_validator("observed_at")
     @classmethod
     def _not_in_the_future(cls, value: datetime) -> datetime:
-        value = utc(value)
         # A few minutes of clock skew are tolerated; evidence is what has happened.
         if is_in_the_future(value):
             raise ValueError(
