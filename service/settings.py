@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     fit_tune: int | None = None
     #: ``helsinki serve`` starts the worker process from the app's lifespan.
     start_worker: bool = False
+    #: A worker process that died is started again after this long, doubled at each death up
+    #: to the maximum; a worker that lived for the maximum resets it.
+    worker_restart_seconds: float = Field(1.0, gt=0)
+    worker_restart_max_seconds: float = Field(60.0, gt=0)
     page_size: int = Field(50, ge=1, le=500)
 
     @model_validator(mode="after")

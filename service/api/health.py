@@ -19,13 +19,18 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(session: SessionDep, live: LiveDep) -> JSONResponse:
-    """The database answers; says which fit is loaded (503 if the database does not answer)."""
+def readyz(request: Request, session: SessionDep, live: LiveDep) -> JSONResponse:
+    """The database answers (503 if not); says which fit is loaded and the fit worker's state
+    (`not_started`, `running`, `restarting`, `stopped`) with its restart count."""
+    worker = request.app.state.worker.status()
     try:
         session.execute(text("SELECT 1"))
     except Exception as exc:
-        return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ready", "fit_id": live.fit_id})
+        return JSONResponse(
+            {"status": "unavailable", "detail": str(exc), "worker": worker}, status_code=503
+        )
+    # Ready whatever the worker's state: reads and writes are served without it (fits wait).
+    return JSONResponse({"status": "ready", "fit_id": live.fit_id, "worker": worker})
 
 
 @router.get("/metrics", include_in_schema=False)

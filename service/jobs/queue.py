@@ -1,4 +1,5 @@
-"""The fit queue in the database: enqueue (coalesced), claim, heartbeat, finish."""
+"""The fit queue in the database: enqueue (coalesced), claim, heartbeat, release the jobs of a
+worker that died."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from service.store.repositories import FitJobRepository
+from service.store.repositories import FitJobRepository, FitRepository
 from service.store.tables import FitJobRow
 
 
@@ -62,3 +63,44 @@ def beat(session: Session, job_id: int, worker_id: str) -> bool:
     )
     session.commit()
     return ok
+
+
+@dataclass(frozen=True)
+class ReleasedJob:
+    id: int
+    #: ``queued`` (claimable at once) or ``failed`` (given up: too many dead workers).
+    status: str
+    attempts: int
+
+
+def release_jobs_of_dead_worker(
+    session: Session, worker_id: str, what_happened: str, max_attempts: int
+) -> list[ReleasedJob]:
+    """The running jobs of a worker known to be dead, claimable again at once: the API process
+    saw its own worker exit, so it need not wait for the heartbeat to go stale. Their fits
+    left ``running`` are ``failed`` with the reason "its worker <id> <what_happened>".
+
+    As a stale job would be, a job that has already had ``max_attempts`` workers die is given
+    up instead. Each job's update is guarded by its owner and status (another worker may have
+    claimed it as stale meanwhile); the job and its fit left ``running`` change in one
+    transaction. Commits.
+    """
+    jobs = FitJobRepository(session)
+    fits = FitRepository(session)
+    now = datetime.now(UTC)
+    released = []
+    for row in jobs.list_running_owned_by_for_update(worker_id):
+        job_id, attempts = row.id, row.attempts
+        if attempts >= max_attempts:
+            error = f"given up after {attempts} attempts whose worker stopped beating or died"
+            if not jobs.fail_if_still_running_owned_by(job_id, worker_id, now, error):
+                continue
+            status = "failed"
+        else:
+            if not jobs.requeue_if_still_running_owned_by(job_id, worker_id):
+                continue
+            status = "queued"
+        fits.fail_running_of_job(job_id, now, f"its worker {worker_id} {what_happened}")
+        released.append(ReleasedJob(id=job_id, status=status, attempts=attempts))
+    session.commit()
+    return released

@@ -3,8 +3,9 @@
 The only caller of ``ForecastModel.fit``. The compiled sampler is cached per process by
 ``models.forecast_model.COMPILED``, so a long-running worker compiles once per model
 structure. A fit that raises, or is not publishable, is recorded with its reason and
-leaves the last published fit in place; a job whose worker died (stale heartbeat) is
-claimed again, up to ``max_job_attempts``.
+leaves the last published fit in place; a job whose worker died (stale heartbeat, or
+released at once by the API process that saw its own worker die: ``service.jobs.supervisor``)
+is claimed again, up to ``max_job_attempts``.
 """
 
 from __future__ import annotations
@@ -109,8 +110,10 @@ def fit_with_model(config: ModelConfig, data: ForecastData, fit_id: str) -> Post
     return ForecastModel(config).fit(data, fit_id=fit_id)
 
 
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+def worker_identity(label: str | None = None) -> str:
+    """``host:label:random``, the label this process's pid by default (the jobs table's
+    ``worker_id``)."""
+    return f"{socket.gethostname()}:{label or os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def run_fit_job(
@@ -226,13 +229,17 @@ def work_once(
     return run_fit_job(settings, session_factory, job, worker_id, config=config, fitter=fitter)
 
 
-def run_worker(settings: Settings, stop: StopSignal) -> None:
-    """Loop until ``stop`` is set: claim a job, fit, publish; sleep when the queue is empty."""
+def run_worker(settings: Settings, stop: StopSignal, worker_id: str | None = None) -> None:
+    """Loop until ``stop`` is set: claim a job, fit, publish; sleep when the queue is empty.
+
+    ``worker_id`` is the id its jobs are claimed under (default: a new one); the API process
+    chooses it for the worker it starts, so that it can release their jobs if it dies.
+    """
     for noisy in ("pytensor", "arviz_base", "arviz_stats", "arviz_plots"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     engine = make_engine(settings)
     session_factory = make_session_factory(engine)
-    worker_id = worker_identity()
+    worker_id = worker_id or worker_identity()
     config = model_config_for(settings)
     log.info("fit worker %s started", worker_id)
     try:
@@ -251,16 +258,26 @@ def run_worker(settings: Settings, stop: StopSignal) -> None:
         log.info("fit worker %s stopped", worker_id)
 
 
-def worker_process_main(settings: Settings, parent: Connection) -> None:
-    """Entry point of the worker process started by ``helsinki serve``.
+#: Held back from the worker process until it has installed its own handling (below).
+STARTUP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+def worker_process_main(settings: Settings, parent: Connection, worker_id: str) -> None:
+    """Entry point of the worker process started by ``helsinki serve``, claiming its jobs as
+    ``worker_id``.
 
     The API process asks it to stop by closing its end of ``parent``. Ctrl-C reaches the
     whole process group and is left to the API process. A SIGTERM (also sent to the whole
     group, by systemd or a container runtime) asks for the same stop, after the fit in
     progress; a SIGTERM once a stop was asked (the API process's ``terminate``, 10 s after
     it asked) ends the process at once.
+
+    The API process starts it with ``STARTUP_SIGNALS`` blocked
+    (``service.jobs.supervisor.start_worker_process``): a Ctrl-C in its first seconds, while
+    the interpreter starts and the imports run (PyMC's take a second or two), would otherwise
+    raise KeyboardInterrupt there and end it with a traceback. They are unblocked only once
+    handled here: a pending Ctrl-C is then dropped, a pending SIGTERM asks for the stop.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     stop = WorkerStop(parent)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -271,4 +288,6 @@ def worker_process_main(settings: Settings, parent: Connection) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_sigterm)
-    run_worker(settings, stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STARTUP_SIGNALS)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    run_worker(settings, stop, worker_id)

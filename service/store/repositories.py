@@ -328,6 +328,15 @@ class FitRepository:
             select(FitRow).order_by(FitRow.started_at.desc(), FitRow.id.desc()).limit(limit)
         ).all()
 
+    def fail_running_of_job(self, job_id: int, now: datetime, reason: str) -> int:
+        result = self.session.execute(
+            update(FitRow)
+            .where(FitRow.job_id == job_id, FitRow.status == "running")
+            .values(status="failed", finished_at=now, reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0))
+
 
 class FitJobRepository:
     def __init__(self, session: Session) -> None:
@@ -345,6 +354,50 @@ class FitJobRepository:
         return self.session.scalar(
             select(FitJobRow).where(FitJobRow.status == "queued").order_by(FitJobRow.id).limit(1)
         )
+
+    def get_first_running(self) -> FitJobRow | None:
+        return self.session.scalar(
+            select(FitJobRow).where(FitJobRow.status == "running").order_by(FitJobRow.id).limit(1)
+        )
+
+    def get_latest(self) -> FitJobRow | None:
+        return self.session.scalar(select(FitJobRow).order_by(FitJobRow.id.desc()).limit(1))
+
+    def list_running_owned_by_for_update(self, worker_id: str) -> Sequence[FitJobRow]:
+        return self.session.scalars(
+            select(FitJobRow)
+            .where(FitJobRow.worker_id == worker_id, FitJobRow.status == "running")
+            .order_by(FitJobRow.id)
+            .with_for_update()
+        ).all()
+
+    def requeue_if_still_running_owned_by(self, job_id: int, worker_id: str) -> bool:
+        return self._update_if_still_running_owned_by(
+            job_id, worker_id, status="queued", heartbeat_at=None, fit_id=None
+        )
+
+    def fail_if_still_running_owned_by(
+        self, job_id: int, worker_id: str, now: datetime, error: str
+    ) -> bool:
+        return self._update_if_still_running_owned_by(
+            job_id, worker_id, status="failed", finished_at=now, error=error
+        )
+
+    def _update_if_still_running_owned_by(
+        self, job_id: int, worker_id: str, **values: object
+    ) -> bool:
+        """Whether the job was still running under ``worker_id`` and now has ``values``."""
+        result = self.session.execute(
+            update(FitJobRow)
+            .where(
+                FitJobRow.id == job_id,
+                FitJobRow.worker_id == worker_id,
+                FitJobRow.status == "running",
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return getattr(result, "rowcount", 0) == 1
 
     def count_queued(self) -> int:
         return int(
@@ -398,17 +451,7 @@ class FitJobRepository:
         return getattr(result, "rowcount", 0) == 1
 
     def touch_heartbeat_of_job_owned_by(self, job_id: int, worker_id: str, now: datetime) -> bool:
-        result = self.session.execute(
-            update(FitJobRow)
-            .where(
-                FitJobRow.id == job_id,
-                FitJobRow.worker_id == worker_id,
-                FitJobRow.status == "running",
-            )
-            .values(heartbeat_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return getattr(result, "rowcount", 0) == 1
+        return self._update_if_still_running_owned_by(job_id, worker_id, heartbeat_at=now)
 
 
 class IdempotencyRepository:

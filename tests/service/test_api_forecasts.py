@@ -105,13 +105,18 @@ def test_fits_latest_and_by_id(live_client, client):
 
 def test_health_ready_metrics_and_openapi(live_client):
     assert live_client.get("/healthz").json() == {"status": "ok"}
-    assert live_client.get("/readyz").json() == {"status": "ready", "fit_id": "fit-fixture"}
+    ready = live_client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["fit_id"] == "fit-fixture"
+    # No worker under start_worker=False (tests/service/test_worker_supervision.py has one).
+    assert ready["worker"] == {"state": "not_started", "restarts": 0, "last_exit_code": None}
     live_client.get(f"/v1/questions/{Q}/forecast")
     text = live_client.get("/metrics").text
     for name in (
         "helsinki_request_duration_seconds_bucket",
         "helsinki_fit_queue_depth",
         "helsinki_fit_duration_seconds_count",
+        'helsinki_fit_worker_state{state="not_started"} 1.0',
+        "helsinki_fit_worker_restarts_total 0.0",
     ):
         assert name in text
     assert "/v1/questions/{question_id}/forecast" in text

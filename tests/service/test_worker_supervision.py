@@ -1,0 +1,251 @@
+"""The API process's fit worker is kept running: a worker that dies is started again, its job
+queued again at once (not after the stale limit), and /readyz and /metrics say so; a Ctrl-C
+or SIGTERM in the worker's first second does not end it with a traceback.
+
+Real worker processes (spawned as under ``helsinki serve``) on a real SQLite database. No
+test waits for a fit: the worker either idles (its only job is held by another worker id)
+or is killed as soon as it has claimed its job. Waits are hang checks (pytest-timeout),
+never assertions on a time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from service.app import create_app
+from service.jobs.queue import claim_next_job, release_jobs_of_dead_worker
+from service.jobs.supervisor import WorkerSupervisor, start_worker_process, stop_worker_process
+from service.settings import Settings
+from service.store.database import make_engine, make_session_factory
+from service.store.tables import FitJobRow, FitRow
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals and spawn")
+
+HANG_SECONDS = 120
+
+
+def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+    return make_session_factory(make_engine(settings))
+
+
+def _until(condition: Callable[[], object]) -> None:
+    """Poll until ``condition()`` holds; pytest-timeout ends a wait that never does."""
+    while not condition():
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _the_first_job(settings: Settings) -> FitJobRow:
+    with _sessions(settings)() as session:
+        job = session.scalars(select(FitJobRow)).one()
+        session.expunge(job)
+        return job
+
+
+def _hold_the_first_job_elsewhere(settings: Settings) -> None:
+    """Another worker id holds the queued first fit: the supervised worker idles."""
+    with _sessions(settings)() as session:
+        assert claim_next_job(session, "a-worker-elsewhere", settings.stale_job_seconds)
+
+
+@pytest.fixture
+def serving(prepared: Settings) -> Settings:
+    """``helsinki serve``'s settings: the lifespan starts the worker; a stale heartbeat would
+    take an hour, so only the release of a dead worker's job can make it claimable soon."""
+    return prepared.model_copy(
+        update={"start_worker": True, "stale_job_seconds": 3600, "worker_restart_seconds": 0.1}
+    )
+
+
+def _supervisor(client: TestClient) -> WorkerSupervisor:
+    supervisor: WorkerSupervisor = client.app.state.worker  # type: ignore[attr-defined]
+    return supervisor
+
+
+@pytest.mark.timeout(HANG_SECONDS)
+def test_a_worker_that_dies_is_started_again_and_readyz_and_metrics_say_so(
+    serving: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    _hold_the_first_job_elsewhere(serving)
+    with TestClient(create_app(serving)) as client:
+        supervisor = _supervisor(client)
+        assert client.get("/readyz").json()["worker"] == {
+            "state": "running",
+            "restarts": 0,
+            "last_exit_code": None,
+        }
+        first = supervisor.worker
+        assert first is not None and first.process.pid is not None
+        os.kill(first.process.pid, signal.SIGKILL)  # as the OOM killer does
+
+        _until(lambda: supervisor.restarts == 1 and supervisor.state == "running")
+        second = supervisor.worker
+        assert second is not None and second.process.pid is not None
+        assert second.process.pid != first.process.pid and _alive(second.process.pid)
+        # A new id: jobs claimed under the dead worker's id are not the new worker's.
+        assert second.worker_id != first.worker_id
+        assert client.get("/readyz").json()["worker"] == {
+            "state": "running",
+            "restarts": 1,
+            "last_exit_code": -signal.SIGKILL,
+        }
+        metrics = client.get("/metrics").text
+        assert 'helsinki_fit_worker_state{state="running"} 1.0' in metrics
+        assert 'helsinki_fit_worker_state{state="restarting"} 0.0' in metrics
+        assert "helsinki_fit_worker_restarts_total 1.0" in metrics
+    # The shutdown stopped the current worker, cleanly, and started none after it.
+    assert second.process.exitcode == 0 and supervisor.worker is second
+    assert supervisor.state == "stopped"
+    assert f"died with exit code {-signal.SIGKILL}" in caplog.text
+
+
+@pytest.mark.timeout(HANG_SECONDS)
+def test_the_job_of_a_worker_that_died_is_queued_again_at_once(serving: Settings) -> None:
+    # A long backoff: no new worker takes the job before the test has looked at it.
+    serving = serving.model_copy(update={"worker_restart_seconds": 600})
+    sessions = _sessions(serving)
+    with TestClient(create_app(serving)) as client:
+        supervisor = _supervisor(client)
+        worker = supervisor.worker
+        assert worker is not None and worker.process.pid is not None
+
+        def fitting() -> bool:
+            job = _the_first_job(serving)
+            return job.status == "running" and job.fit_id is not None
+
+        _until(fitting)  # the worker claimed the first fit and recorded it as running
+        running = _the_first_job(serving)
+        assert running.worker_id == worker.worker_id and running.attempts == 1
+        os.kill(worker.process.pid, signal.SIGKILL)
+
+        _until(lambda: _the_first_job(serving).status == "queued")
+        with sessions() as session:
+            fit = session.get(FitRow, running.fit_id)
+            assert fit is not None and fit.status == "failed"
+            assert worker.worker_id in (fit.reason or "") and "exit code -9" in (fit.reason or "")
+        assert client.get("/readyz").json()["worker"] == {
+            "state": "restarting",
+            "restarts": 0,
+            "last_exit_code": -signal.SIGKILL,
+        }
+        assert 'helsinki_fit_worker_state{state="restarting"} 1.0' in client.get("/metrics").text
+        # Claimable now, an hour before its heartbeat would have gone stale.
+        with sessions() as session:
+            again = claim_next_job(session, "another-worker", serving.stale_job_seconds)
+            assert again is not None and again.id == running.id and again.attempts == 2
+    # Stopped during the backoff: no worker was started after the dead one.
+    assert supervisor.worker is worker and supervisor.restarts == 0
+    assert supervisor.state == "stopped"
+
+
+def test_releasing_a_dead_workers_jobs_gives_up_as_the_stale_path_does(prepared: Settings):
+    """Only the dead worker's running jobs change, each with its fit, in one transaction; a
+    job that has had ``max_job_attempts`` workers die is given up, not queued again."""
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        first = session.scalars(select(FitJobRow)).one()
+        first.status, first.worker_id, first.attempts, first.fit_id = "running", "dead", 1, "f-1"
+        spent = FitJobRow(status="running", worker_id="dead", attempts=prepared.max_job_attempts)
+        other = FitJobRow(status="running", worker_id="alive", attempts=1)
+        session.add_all([spent, other])
+        session.flush()
+        for fit_id, job in (("f-1", first), ("f-2", spent), ("f-3", other)):
+            session.add(FitRow(id=fit_id, job_id=job.id, status="running", inputs={}))
+        session.add(FitRow(id="f-0", job_id=first.id, status="failed", inputs={}, reason="x"))
+        session.commit()
+        ids = (first.id, spent.id, other.id)
+
+    with sessions() as session:
+        released = release_jobs_of_dead_worker(
+            session, "dead", "died (exit code -9)", prepared.max_job_attempts
+        )
+    assert [(j.id, j.status) for j in released] == [(ids[0], "queued"), (ids[1], "failed")]
+
+    with sessions() as session:
+        jobs = [session.get(FitJobRow, i) for i in ids]
+        assert [j.status for j in jobs if j] == ["queued", "failed", "running"]
+        assert jobs[0] is not None and jobs[0].fit_id is None and jobs[0].attempts == 1
+        assert jobs[1] is not None and "given up after 3 attempts" in (jobs[1].error or "")
+        fits = {f.id: f for f in session.scalars(select(FitRow))}
+        assert [fits[f].status for f in ("f-0", "f-1", "f-2", "f-3")] == [
+            "failed",
+            "failed",
+            "failed",
+            "running",
+        ]
+        assert fits["f-0"].reason == "x"  # finished before: left as it was
+        assert "its worker dead died (exit code -9)" == fits["f-1"].reason
+    # Twice is once: nothing of the dead worker runs any more.
+    with sessions() as session:
+        assert (
+            release_jobs_of_dead_worker(
+                session, "dead", "died (exit code -9)", prepared.max_job_attempts
+            )
+            == []
+        )
+
+
+# --- a Ctrl-C or SIGTERM in the worker's first second ----------------------------------------
+
+
+@pytest.fixture
+def idle(prepared: Settings) -> Iterator[Settings]:
+    settings = prepared.model_copy(update={"stale_job_seconds": 3600})
+    _hold_the_first_job_elsewhere(settings)
+    yield settings
+
+
+@pytest.mark.timeout(HANG_SECONDS)
+def test_a_ctrl_c_in_the_workers_first_second_is_left_to_the_api_process(
+    idle: Settings, capfd: pytest.CaptureFixture[str]
+) -> None:
+    worker = start_worker_process(idle, "test-worker")
+    pid = worker.process.pid
+    assert pid is not None
+    err = ""
+    try:
+        # From its first moments (the interpreter starting, the imports of numpy, PyMC, ...)
+        # until it has started or ended, as a shell's Ctrl-C reaches the whole group.
+        while "fit worker test-worker started" not in err and worker.process.exitcode is None:
+            os.kill(pid, signal.SIGINT)
+            time.sleep(0.02)
+            err += capfd.readouterr().err
+        assert worker.process.is_alive(), err
+    finally:
+        code = stop_worker_process(worker)  # as the API process does on its own Ctrl-C
+    err += capfd.readouterr().err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert code == 0, err
+    assert "fit worker test-worker stopped" in err, err
+
+
+@pytest.mark.timeout(HANG_SECONDS)
+def test_a_sigterm_in_the_workers_first_second_stops_it_cleanly(
+    idle: Settings, capfd: pytest.CaptureFixture[str]
+) -> None:
+    worker = start_worker_process(idle, "test-worker")
+    assert worker.process.pid is not None
+    os.kill(worker.process.pid, signal.SIGTERM)  # while its interpreter starts
+    try:
+        worker.process.join()  # it stops of its own accord: pytest-timeout if it does not
+    finally:
+        code = stop_worker_process(worker)
+    err = capfd.readouterr().err
+    assert code == 0, err  # asked to stop (not ended by the signal's default action: -15)
+    assert "fit worker test-worker started" in err and "fit worker test-worker stopped" in err
+    assert "Traceback" not in err, err
