@@ -108,8 +108,18 @@ POSTERIOR_VARS = (
 )
 
 #: A forecaster with at least this many forecasts has its bias and noise sampled in the
-#: centred parametrisation (its data outweighs its prior).
+#: centred parametrisation (its data outweigh its prior), where the forecasters differ and
+#: enough of them have that many (:func:`forecasters_to_centre`).
 CENTRE_FORECASTER_AT = 50
+
+#: Forecasters with at least this many forecasts on questions that others forecast too take
+#: part in the estimate of how much the forecasters' biases and noise levels differ.
+FORECASTER_SPREAD_ESTIMATE_AT = 5
+
+#: Forecasters of :data:`CENTRE_FORECASTER_AT` forecasts are centred only where they are at
+#: least this many, or every forecaster of the fit: a few centred among many non-centred
+#: ones diverged (docs/model.md, "Parametrisation" 4).
+MIN_CENTRED_FORECASTERS = 10
 
 #: A group with at least this many questions has its question spread's deviation from the
 #: typical one sampled centred (its questions pin it; non-centred, a pinned deviation
@@ -287,15 +297,14 @@ def encode(data: ForecastData, structure: ModelStructure) -> EncodedData:
     y_a = evidence_offsets(data.evidence, q_index, y_q, y_t)
 
     # Centre the elements the data pin down well (docs/model.md, "Parametrisation").
-    e_counts = np.bincount(obs_e, minlength=structure.forecasters)
     bare = obs_s == 0
     several_forecasters, several_groups = len(fids) > 1, len(gids) > 1
     arrays: dict[str, np.ndarray] = {
         "question_group": question_group,
         # A lone forecaster is never centred: its deviations are off (see below).
-        "forecaster_centred": ((e_counts >= CENTRE_FORECASTER_AT) & several_forecasters).astype(
-            np.float64
-        ),
+        "forecaster_centred": (
+            several_forecasters & forecasters_to_centre(obs_q, obs_e, obs_m, structure.forecasters)
+        ).astype(np.float64),
         # With one forecaster, its deviations from the population cannot be told apart from
         # the population's values (docs/model.md, "Parametrisation" 5): off.
         "forecaster_effects": np.asarray(float(several_forecasters)),
@@ -407,14 +416,81 @@ def group_spreads_to_centre(
     # A floor keeps a group of identical forecasts finite (and far from the others).
     y = np.log(np.maximum(np.sqrt(squares[members] / dof), 1e-2))
     v = 1.0 / (2.0 * dof)
-    w = 1.0 / v
-    q = float(np.sum(w * (y - np.sum(w * y) / w.sum()) ** 2))
-    between = max(0.0, (q - (len(y) - 1)) / (w.sum() - np.sum(w**2) / w.sum()))
+    between = between_variance(y, v)
     # A large group outside the estimate (most of its questions without forecasts) keeps
     # the size rule: its spread is pinned by its prior and outcomes, not read here.
     own = np.full(n_groups, -np.inf)
     own[members] = v
     return large & (between > own)
+
+
+def between_variance(y: np.ndarray, v: np.ndarray) -> float:
+    """The DerSimonian-Laird estimate of the variance between the true values behind the
+    estimates ``y`` (sampling variances ``v``), beyond their sampling noise; 0 where the
+    estimates scatter no more than that noise."""
+    w = 1.0 / v
+    q = float(np.sum(w * (y - np.sum(w * y) / w.sum()) ** 2))
+    return max(0.0, (q - (len(y) - 1)) / (w.sum() - np.sum(w**2) / w.sum()))
+
+
+def forecasters_to_centre(
+    obs_q: np.ndarray, obs_e: np.ndarray, obs_m: np.ndarray, n_forecasters: int
+) -> np.ndarray:
+    """Which forecasters sample their bias and log noise centred (docs/model.md,
+    "Parametrisation" 4): those of at least :data:`CENTRE_FORECASTER_AT` forecasts, where
+    the forecasters differ in bias and in noise beyond chance and those of that many
+    forecasts are at least :data:`MIN_CENTRED_FORECASTERS`, or every forecaster.
+
+    As for groups (:func:`group_spreads_to_centre`), centring pays where a forecaster's data
+    outweigh the population prior, and forecasters alike make that prior tight however many
+    forecasts each has. How far they differ is read from the forecasts alone (never the
+    outcomes): each forecast's log-odds minus the mean of the other forecasts of its
+    question; per forecaster of :data:`FORECASTER_SPREAD_ESTIMATE_AT` such forecasts or
+    more, the mean (sampling variance ``s^2 / n``) and the log standard deviation
+    (``1 / (2 (n - 1))``) of those residuals; and the DerSimonian-Laird estimates of the
+    variance between forecasters beyond that noise. They differ where each estimate is at
+    least the median sampling variance of the forecasters to be centred. With no question
+    forecast by two forecasters none is centred: nothing shows that their data outweigh the
+    prior. A few forecasters of many forecasts among many of few are left non-centred too:
+    so centred, they diverged where all non-centred, or with more of them centred, did
+    not. The choice changes the coordinates, not the posterior; a wrong one costs time (a
+    divergent fit refitted non-centred, or slow mixing), not scores.
+
+    Parameters
+    ----------
+    obs_q, obs_e, obs_m : ndarray
+        Question index, forecaster index and log-odds centre of each forecast.
+    n_forecasters : int
+        Length of the mask (the padded number of forecasters).
+
+    Returns
+    -------
+    ndarray of bool, shape (n_forecasters,)
+    """
+    counts = np.bincount(obs_e, minlength=n_forecasters)
+    large = counts >= CENTRE_FORECASTER_AT
+    none = np.zeros(n_forecasters, dtype=bool)
+    if large.sum() < min(MIN_CENTRED_FORECASTERS, int((counts > 0).sum())):
+        return none
+    per_question = np.bincount(obs_q)
+    shared = per_question[obs_q] >= 2
+    q, e, m = obs_q[shared], obs_e[shared], obs_m[shared]
+    residual = m - (np.bincount(obs_q, weights=obs_m)[q] - m) / (per_question[q] - 1)
+    n = np.bincount(e, minlength=n_forecasters)
+    members = n >= FORECASTER_SPREAD_ESTIMATE_AT
+    if members.sum() < 2 or not (large & members).any():
+        return none
+    mean = np.bincount(e, weights=residual, minlength=n_forecasters) / np.maximum(n, 1)
+    squares = np.bincount(e, weights=(residual - mean[e]) ** 2, minlength=n_forecasters)
+    # A floor keeps a forecaster who always says what the others say finite.
+    variance = np.maximum(squares / np.maximum(n - 1, 1), 1e-4)
+    v_bias = variance / np.maximum(n, 1)
+    v_noise = 1.0 / (2.0 * np.maximum(n - 1, 1))
+    d_bias = between_variance(mean[members], v_bias[members])
+    d_noise = between_variance(0.5 * np.log(variance[members]), v_noise[members])
+    typical = large & members
+    differ = d_bias >= np.median(v_bias[typical]) and d_noise >= np.median(v_noise[typical])
+    return large if differ else none
 
 
 def _partially_centred(name: str, mu: Any, sd: Any, centred: Any, dims: str) -> Any:
