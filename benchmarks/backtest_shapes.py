@@ -10,6 +10,8 @@ rule. No new data: only subsets of ../shared/data.
 
     .venv/bin/python benchmarks/backtest_shapes.py                  # both sets, default K
     .venv/bin/python benchmarks/backtest_shapes.py --sets gjp --k 1 3
+    .venv/bin/python benchmarks/backtest_shapes.py --sets forecastbench --k 100 \
+        --groups manifold metaculus polymarket infer      # four sources, not thinned
 """
 
 from __future__ import annotations
@@ -47,7 +49,16 @@ def thinned(table, k: int, seed: int):  # type: ignore[no-untyped-def]
     return latest.take_forecasts(np.sort(np.concatenate(keep)))
 
 
-def run(name: str, path: Path, k: int, seed: int, config=None) -> dict:  # type: ignore[no-untyped-def]
+def of_groups(table, groups: list[str] | None):  # type: ignore[no-untyped-def]
+    """Only the questions of ``groups`` (all of them if None), with their forecasts."""
+    if not groups:
+        return table
+    return table.select_questions(
+        q for q, g in zip(table.question_ids, table.group, strict=True) if g in set(groups)
+    )
+
+
+def run(name: str, path: Path, k: int, seed: int, config=None, groups=None) -> dict:  # type: ignore[no-untyped-def]
     from models.aggregators import REFERENCE_RULES
     from models.backtest import (
         aggregator_method,
@@ -58,7 +69,7 @@ def run(name: str, path: Path, k: int, seed: int, config=None) -> dict:  # type:
     )
     from models.history import read_forecasts_csv
 
-    table = thinned(read_forecasts_csv(path), k, seed)
+    table = thinned(of_groups(read_forecasts_csv(path), groups), k, seed)
     folds = question_folds(table.resolved_question_ids(), 5, seed)
     methods = {rule: aggregator_method(REFERENCE_RULES[rule]) for rule in REFERENCE_RULES}
     model = model_method(config)
@@ -72,6 +83,7 @@ def run(name: str, path: Path, k: int, seed: int, config=None) -> dict:  # type:
     (against,) = [c for c in compare_methods(scores, "model", seed) if c.against == best.name]
     return {
         "set": name,
+        "groups": groups or "all",
         "k": k,
         "forecasts": table.n_forecasts,
         "questions": len(m.question_ids),
@@ -109,12 +121,15 @@ def main() -> None:
     ap.add_argument("--sets", nargs="+", choices=sorted(SETS), default=sorted(SETS))
     ap.add_argument("--k", type=int, nargs="+", help="forecasters per question (default per set)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the thinning and the folds")
+    ap.add_argument(
+        "--groups", nargs="+", help="keep only the questions of these groups (sources) first"
+    )
     args = ap.parse_args()
     rows = []
     for name in args.sets:
         path, ks = SETS[name]
         for k in args.k or ks:
-            r = run(name, path, k, args.seed)
+            r = run(name, path, k, args.seed, groups=args.groups)
             rows.append(r)
             print(
                 f"{name:<14} K={k:<3} {r['forecasts']:>5} forecasts {r['questions']:>4} q | "
