@@ -405,13 +405,10 @@ def group_spreads_to_centre(
     counts = np.bincount(obs_q, minlength=n_q)
     seen = counts > 0
     means = np.bincount(obs_q, weights=obs_m, minlength=n_q)[seen] / counts[seen]
-    groups = question_group[seen]
-    n = np.bincount(groups, minlength=n_groups)
+    n, _, squares = moments_by(question_group[seen], means, n_groups)
     members = n >= GROUP_SPREAD_ESTIMATE_AT
     if members.sum() < 2:
         return large
-    centre = np.bincount(groups, weights=means, minlength=n_groups) / np.maximum(n, 1)
-    squares = np.bincount(groups, weights=(means - centre[groups]) ** 2, minlength=n_groups)
     dof = n[members] - 1
     # A floor keeps a group of identical forecasts finite (and far from the others).
     y = np.log(np.maximum(np.sqrt(squares[members] / dof), 1e-2))
@@ -422,6 +419,17 @@ def group_spreads_to_centre(
     own = np.full(n_groups, -np.inf)
     own[members] = v
     return large & (between > own)
+
+
+def moments_by(
+    index: np.ndarray, x: np.ndarray, length: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per value of ``index`` (``0 .. length - 1``): how many ``x``, their mean (0 where none)
+    and their sum of squared deviations from it."""
+    n = np.bincount(index, minlength=length)
+    mean = np.bincount(index, weights=x, minlength=length) / np.maximum(n, 1)
+    squares = np.bincount(index, weights=(x - mean[index]) ** 2, minlength=length)
+    return n, mean, squares
 
 
 def between_variance(y: np.ndarray, v: np.ndarray) -> float:
@@ -476,19 +484,17 @@ def forecasters_to_centre(
     shared = per_question[obs_q] >= 2
     q, e, m = obs_q[shared], obs_e[shared], obs_m[shared]
     residual = m - (np.bincount(obs_q, weights=obs_m)[q] - m) / (per_question[q] - 1)
-    n = np.bincount(e, minlength=n_forecasters)
+    n, mean, squares = moments_by(e, residual, n_forecasters)
     members = n >= FORECASTER_SPREAD_ESTIMATE_AT
-    if members.sum() < 2 or not (large & members).any():
+    typical = large & members
+    if members.sum() < 2 or not typical.any():
         return none
-    mean = np.bincount(e, weights=residual, minlength=n_forecasters) / np.maximum(n, 1)
-    squares = np.bincount(e, weights=(residual - mean[e]) ** 2, minlength=n_forecasters)
     # A floor keeps a forecaster who always says what the others say finite.
     variance = np.maximum(squares / np.maximum(n - 1, 1), 1e-4)
     v_bias = variance / np.maximum(n, 1)
     v_noise = 1.0 / (2.0 * np.maximum(n - 1, 1))
     d_bias = between_variance(mean[members], v_bias[members])
     d_noise = between_variance(0.5 * np.log(variance[members]), v_noise[members])
-    typical = large & members
     differ = d_bias >= np.median(v_bias[typical]) and d_noise >= np.median(v_noise[typical])
     return large if differ else none
 
