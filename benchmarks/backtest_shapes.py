@@ -34,21 +34,6 @@ SETS = {
 }
 
 
-def thinned(table, k: int, seed: int):  # type: ignore[no-untyped-def]
-    """Each forecaster's latest forecast, then at most ``k`` forecasters per question."""
-    import numpy as np
-
-    latest = table.latest_per_forecaster()
-    rng = np.random.default_rng(seed)
-    keep = []
-    for q in range(latest.n_questions):
-        rows = np.flatnonzero(latest.question == q)
-        if rows.size > k:
-            rows = np.sort(rng.choice(rows, size=k, replace=False))
-        keep.append(rows)
-    return latest.take_forecasts(np.sort(np.concatenate(keep)))
-
-
 def of_groups(table, groups: list[str] | None):  # type: ignore[no-untyped-def]
     """Only the questions of ``groups`` (all of them if None), with their forecasts."""
     if not groups:
@@ -69,7 +54,7 @@ def run(name: str, path: Path, k: int, seed: int, config=None, groups=None) -> d
     )
     from models.history import read_forecasts_csv
 
-    table = thinned(of_groups(read_forecasts_csv(path), groups), k, seed)
+    table = of_groups(read_forecasts_csv(path), groups).at_most_per_question(k, seed)
     folds = question_folds(table.resolved_question_ids(), 5, seed)
     methods = {rule: aggregator_method(REFERENCE_RULES[rule]) for rule in REFERENCE_RULES}
     model = model_method(config)

@@ -198,6 +198,32 @@ class ForecastTable:
         last[:-1] = sorted_pair[1:] != sorted_pair[:-1]
         return self.take_forecasts(np.sort(order[last]))
 
+    def at_most_per_question(self, k: int, seed: int) -> ForecastTable:
+        """Each forecaster's latest forecast, then at most ``k`` forecasters a question, the
+        ``k`` kept drawn at random (seeded): the shared sets thinned to sparser shapes
+        (benchmarks/backtest_shapes.py).
+
+        Parameters
+        ----------
+        k : int
+            Most forecasters kept on a question.
+        seed : int
+            Seed of the draw.
+
+        Returns
+        -------
+        ForecastTable
+        """
+        latest = self.latest_per_forecaster()
+        rng = np.random.default_rng(seed)
+        keep = []
+        for q in range(latest.n_questions):
+            rows = np.flatnonzero(latest.question == q)
+            if rows.size > k:
+                rows = np.sort(rng.choice(rows, size=k, replace=False))
+            keep.append(rows)
+        return latest.take_forecasts(np.sort(np.concatenate(keep)))
+
     def select_questions(self, question_ids: Iterable[str]) -> ForecastTable:
         """A table with only the given questions, in the given order, and their forecasts.
 

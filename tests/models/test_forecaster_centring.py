@@ -108,16 +108,10 @@ def test_on_forecastbench_forecasters_alike_are_not_centred(shared_data, monkeyp
 
 
 def _thinned(shared_data, k: int):  # type: ignore[no-untyped-def]
-    """Forecastbench with at most ``k`` forecasters a question (latest forecasts, drawn at
-    seed 0, as benchmarks/backtest_shapes.py draws them)."""
+    """Forecastbench with at most ``k`` forecasters a question (drawn at seed 0, as
+    benchmarks/backtest_shapes.py draws them)."""
     table = read_forecasts_csv(shared_data / "forecastbench-supers-2024-07-21.csv")
-    latest = table.latest_per_forecaster()
-    rng = np.random.default_rng(0)
-    keep = []
-    for q in range(latest.n_questions):
-        rows = np.flatnonzero(latest.question == q)
-        keep.append(np.sort(rng.choice(rows, size=k, replace=False)) if rows.size > k else rows)
-    return to_forecast_data(latest.take_forecasts(np.sort(np.concatenate(keep))), eps=0.01)
+    return to_forecast_data(table.at_most_per_question(k, seed=0), eps=0.01)
 
 
 def test_a_few_forecasters_of_many_forecasts_are_not_centred_on_forecastbench_thinned(
