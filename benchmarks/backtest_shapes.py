@@ -34,15 +34,6 @@ SETS = {
 }
 
 
-def of_groups(table, groups: list[str] | None):  # type: ignore[no-untyped-def]
-    """Only the questions of ``groups`` (all of them if None), with their forecasts."""
-    if not groups:
-        return table
-    return table.select_questions(
-        q for q, g in zip(table.question_ids, table.group, strict=True) if g in set(groups)
-    )
-
-
 def run(name: str, path: Path, k: int, seed: int, config=None, groups=None) -> dict:  # type: ignore[no-untyped-def]
     from models.aggregators import REFERENCE_RULES
     from models.backtest import (
@@ -54,7 +45,7 @@ def run(name: str, path: Path, k: int, seed: int, config=None, groups=None) -> d
     )
     from models.history import read_forecasts_csv
 
-    table = of_groups(read_forecasts_csv(path), groups).at_most_per_question(k, seed)
+    table = read_forecasts_csv(path).of_groups(groups).at_most_per_question(k, seed)
     folds = question_folds(table.resolved_question_ids(), 5, seed)
     methods = {rule: aggregator_method(REFERENCE_RULES[rule]) for rule in REFERENCE_RULES}
     model = model_method(config)

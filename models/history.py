@@ -198,6 +198,24 @@ class ForecastTable:
         last[:-1] = sorted_pair[1:] != sorted_pair[:-1]
         return self.take_forecasts(np.sort(order[last]))
 
+    def of_groups(self, groups: Iterable[str] | None) -> ForecastTable:
+        """Only the questions of ``groups`` (every question if None), with their forecasts.
+
+        Parameters
+        ----------
+        groups : iterable of str, optional
+
+        Returns
+        -------
+        ForecastTable
+        """
+        if groups is None:
+            return self
+        wanted = set(groups)
+        return self.select_questions(
+            q for q, g in zip(self.question_ids, self.group, strict=True) if g in wanted
+        )
+
     def at_most_per_question(self, k: int, seed: int) -> ForecastTable:
         """Each forecaster's latest forecast, then at most ``k`` forecasters a question, the
         ``k`` kept drawn at random (seeded): the shared sets thinned to sparser shapes

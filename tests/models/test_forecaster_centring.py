@@ -77,16 +77,8 @@ def test_forecasters_who_share_no_question_are_not_centred():
 
 
 def _mask_of_csv(path, groups: set[str] | None = None) -> tuple[int, int]:
-    table = read_forecasts_csv(path).latest_per_forecaster()
+    table = read_forecasts_csv(path).of_groups(groups).latest_per_forecaster()
     data = to_forecast_data(table, eps=0.01)
-    if groups is not None:
-        questions = tuple(q for q in data.questions if q.group in groups)
-        keep = {q.id for q in questions}
-        data = type(data)(
-            questions=questions,
-            forecasts=tuple(f for f in data.forecasts if f.question_id in keep),
-            resolutions=tuple(r for r in data.resolutions if r.question_id in keep),
-        )
     arrays = encode(data, ModelStructure.for_data(data)).arrays
     counts = np.bincount(arrays["obs_forecaster"], minlength=len(data.forecaster_ids))
     return int((counts >= CENTRE_FORECASTER_AT).sum()), int(arrays["forecaster_centred"].sum())
