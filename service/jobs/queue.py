@@ -38,7 +38,9 @@ def claim_next_job(
 
     PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks a row no other worker holds;
     on both backends the ``UPDATE`` is guarded by the same condition, so two workers can
-    never both claim one job. Commits.
+    never both claim one job. A running job taken over from a worker whose heartbeat went
+    stale has its fit that worker left ``running`` recorded ``failed`` (as
+    ``release_jobs_of_dead_worker`` does), in the claim's transaction. Commits.
     """
     repo = FitJobRepository(session)
     now = datetime.now(UTC)
@@ -47,9 +49,20 @@ def claim_next_job(
     if job_id is None:
         session.rollback()
         return None
+    before = repo.get_by_id(job_id)
+    assert before is not None
+    session.refresh(before)  # not a copy cached earlier in this session
+    taken_over, stale_worker_id = before.status == "running", before.worker_id
     if not repo.claim_if_still_claimable(job_id, worker_id, now, stale_before):
         session.rollback()
         return None
+    if taken_over:
+        FitRepository(session).fail_running_of_job(
+            job_id,
+            now,
+            f"its worker {stale_worker_id} stopped beating (heartbeat stale: older than "
+            f"{stale_after_seconds:g} s); the job was taken over by worker {worker_id}",
+        )
     session.commit()
     row = repo.get_by_id(job_id)
     assert row is not None
@@ -63,6 +76,15 @@ def beat(session: Session, job_id: int, worker_id: str) -> bool:
     )
     session.commit()
     return ok
+
+
+def given_up_error(dead_attempts: int) -> str:
+    """The error of a job given up because the worker of each of its ``dead_attempts``
+    attempts died or stopped beating: one wording for the stale path
+    (``service.jobs.worker.give_up_on_job``) and ``release_jobs_of_dead_worker``."""
+    if dead_attempts == 1:
+        return "given up after 1 attempt whose worker died or stopped beating"
+    return f"given up after {dead_attempts} attempts whose workers died or stopped beating"
 
 
 @dataclass(frozen=True)
@@ -92,7 +114,9 @@ def release_jobs_of_dead_worker(
     for row in jobs.list_running_owned_by_for_update(worker_id):
         job_id, attempts = row.id, row.attempts
         if attempts >= max_attempts:
-            error = f"given up after {attempts} attempts whose worker stopped beating or died"
+            # Each claim counted one attempt, and every one of them ended with its worker
+            # dead or stale (a job whose fit ends is done or failed, never claimed again).
+            error = given_up_error(attempts)
             if not jobs.fail_if_still_running_owned_by(job_id, worker_id, now, error):
                 continue
             status = "failed"

@@ -34,7 +34,7 @@ from models.config import ModelConfig, SamplerSettings
 from models.dataset import ForecastData
 from models.forecast_model import ForecastModel, Posterior
 from service.domain.inputs import fit_inputs
-from service.jobs.queue import ClaimedJob, beat, claim_next_job
+from service.jobs.queue import ClaimedJob, beat, claim_next_job, given_up_error
 from service.live import sha256_of
 from service.schemas.jsonable import json_safe
 from service.settings import Settings
@@ -202,11 +202,17 @@ def run_fit_job(
 
 
 def give_up_on_job(session_factory: sessionmaker[Session], job: ClaimedJob, attempts: int) -> None:
+    """Record ``job`` failed. Its ``attempts``, counted at claim time, include this worker's
+    claim, which fits nothing: each attempt before it ended with its worker stale or dead.
+    No fit of the job is left ``running``: the claim failed the stale worker's, and any
+    recorded since fails with the job, in one transaction."""
+    now = datetime.now(UTC)
+    error = given_up_error(attempts - 1)
     with session_factory() as session:
         row = FitJobRepository(session).get_by_id(job.id)
         assert row is not None
-        row.status, row.finished_at = "failed", datetime.now(UTC)
-        row.error = f"given up after {attempts - 1} attempts whose worker stopped beating"
+        row.status, row.finished_at, row.error = "failed", now, error
+        FitRepository(session).fail_running_of_job(job.id, now, error)
         session.commit()
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from models._internal.memory import freeze_long_lived, freezes
 from service.app import create_app
 from service.jobs.queue import claim_next_job, enqueue_refit
-from service.jobs.worker import work_once
+from service.jobs.worker import give_up_on_job, work_once
 from service.live import LiveForecasts
 from service.store.database import make_engine, make_session_factory
 from service.store.tables import FitJobRow, FitRow
@@ -84,6 +84,94 @@ def test_a_job_is_given_up_after_too_many_dead_workers(prepared):
     with sessions() as session:
         job = session.scalars(select(FitJobRow)).one()
         assert job.status == "failed" and "given up" in (job.error or "")
+
+
+def _let_the_heartbeat_go_stale(session, job_id, settings):  # type: ignore[no-untyped-def]
+    row = session.get(FitJobRow, job_id)
+    assert row is not None
+    row.heartbeat_at = datetime.now(UTC) - timedelta(seconds=settings.stale_job_seconds + 5)
+    session.commit()
+
+
+def test_taking_over_a_stale_job_fails_the_fit_its_worker_left_running(prepared):
+    """By the claim that takes the job over, saying why; the job's finished fits and another
+    job's running fit are left alone, and so is everything while the heartbeat is fresh."""
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        job = claim_next_job(session, "dead-worker", prepared.stale_job_seconds)
+        assert job is not None
+        alive = FitJobRow(
+            status="running", worker_id="alive", attempts=1, heartbeat_at=datetime.now(UTC)
+        )
+        session.add(alive)
+        session.flush()
+        session.add_all(
+            [
+                FitRow(id="f-earlier", job_id=job.id, status="failed", inputs={}, reason="x"),
+                FitRow(id="f-dead", job_id=job.id, status="running", inputs={}),
+                FitRow(id="f-alive", job_id=alive.id, status="running", inputs={}),
+            ]
+        )
+        session.commit()
+        assert claim_next_job(session, "other-worker", prepared.stale_job_seconds) is None
+        fit = session.get(FitRow, "f-dead")
+        assert fit is not None and fit.status == "running"
+        _let_the_heartbeat_go_stale(session, job.id, prepared)
+        again = claim_next_job(session, "other-worker", prepared.stale_job_seconds)
+        assert again is not None and again.id == job.id and again.attempts == 2
+
+    with sessions() as session:
+        fits = {f.id: f for f in session.scalars(select(FitRow))}
+        assert fits["f-dead"].status == "failed" and fits["f-dead"].finished_at is not None
+        assert fits["f-dead"].reason == (
+            "its worker dead-worker stopped beating (heartbeat stale: older than 30 s); "
+            "the job was taken over by worker other-worker"
+        )
+        assert (fits["f-earlier"].status, fits["f-earlier"].reason) == ("failed", "x")
+        assert fits["f-alive"].status == "running"
+
+
+def test_a_stale_job_given_up_counts_its_dead_attempts_and_leaves_no_fit_running(prepared):
+    """Three workers claim the job, record a fit and stop beating; the fourth claim gives it
+    up after those 3 attempts (its own claim fits nothing)."""
+    assert prepared.max_job_attempts == 3
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        for n in (1, 2, 3):
+            job = claim_next_job(session, f"worker-{n}", prepared.stale_job_seconds)
+            assert job is not None and job.attempts == n
+            session.add(FitRow(id=f"f-{n}", job_id=job.id, status="running", inputs={}))
+            session.commit()
+            _let_the_heartbeat_go_stale(session, job.id, prepared)
+    assert work_once(prepared, sessions, "worker-4", fitter=crashing_fitter) is None
+    with sessions() as session:
+        row = session.scalars(select(FitJobRow)).one()
+        assert (row.status, row.attempts) == ("failed", 4)
+        assert row.error == "given up after 3 attempts whose workers died or stopped beating"
+        fits = session.scalars(select(FitRow).order_by(FitRow.id)).all()
+        assert [(f.id, f.status) for f in fits] == [(f"f-{n}", "failed") for n in (1, 2, 3)]
+        assert "taken over by worker worker-4" in (fits[2].reason or "")
+
+
+def test_giving_up_fails_a_fit_recorded_after_the_claim(prepared):
+    """A fit of the job recorded between the claim that takes it over and giving it up (the
+    stale worker was only slow) is failed with the job, not left ``running``."""
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        first = claim_next_job(session, "slow-worker", prepared.stale_job_seconds)
+        assert first is not None
+        _let_the_heartbeat_go_stale(session, first.id, prepared)
+        job = claim_next_job(session, "w", prepared.stale_job_seconds)
+        assert job is not None and job.attempts == 2
+        session.add(FitRow(id="f-late", job_id=job.id, status="running", inputs={}))
+        session.commit()
+    give_up_on_job(sessions, job, job.attempts)
+    with sessions() as session:
+        row = session.get(FitJobRow, job.id)
+        fit = session.get(FitRow, "f-late")
+        assert row is not None and fit is not None
+        assert row.error == "given up after 1 attempt whose worker died or stopped beating"
+        assert (fit.status, fit.reason) == ("failed", row.error)
 
 
 def test_worker_publishes_a_new_fit_and_the_api_picks_it_up(published, keys):

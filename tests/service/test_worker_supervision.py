@@ -15,13 +15,15 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.app import create_app
-from service.jobs.queue import claim_next_job, release_jobs_of_dead_worker
+from service.jobs.queue import ReleasedJob, claim_next_job, release_jobs_of_dead_worker
 from service.jobs.supervisor import WorkerSupervisor, start_worker_process, stop_worker_process
 from service.settings import Settings
 from service.store.database import make_engine, make_session_factory
@@ -198,6 +200,42 @@ def test_releasing_a_dead_workers_jobs_gives_up_as_the_stale_path_does(prepared:
             )
             == []
         )
+
+
+def test_a_released_job_given_up_counts_its_dead_attempts(prepared: Settings) -> None:
+    """Its first worker stops beating, its second dies and its third dies: given up after 3
+    attempts, with the message the stale path gives, and no fit of it left ``running``."""
+    assert prepared.max_job_attempts == 3
+    sessions = _sessions(prepared)
+
+    def claim_and_record_a_fit(session: Session, worker_id: str, attempt: int) -> int:
+        job = claim_next_job(session, worker_id, prepared.stale_job_seconds)
+        assert job is not None and job.attempts == attempt
+        session.add(FitRow(id=f"f-{attempt}", job_id=job.id, status="running", inputs={}))
+        session.commit()
+        return job.id
+
+    with sessions() as session:
+        job_id = claim_and_record_a_fit(session, "stale", 1)
+        row = session.get(FitJobRow, job_id)
+        assert row is not None
+        row.heartbeat_at = datetime.now(UTC) - timedelta(seconds=prepared.stale_job_seconds + 5)
+        session.commit()
+        claim_and_record_a_fit(session, "dead-1", 2)
+        assert release_jobs_of_dead_worker(
+            session, "dead-1", "died (exit code -9)", prepared.max_job_attempts
+        ) == [ReleasedJob(id=job_id, status="queued", attempts=2)]
+        claim_and_record_a_fit(session, "dead-2", 3)
+        assert release_jobs_of_dead_worker(
+            session, "dead-2", "died (exit code -9)", prepared.max_job_attempts
+        ) == [ReleasedJob(id=job_id, status="failed", attempts=3)]
+
+    with sessions() as session:
+        row = session.get(FitJobRow, job_id)
+        assert row is not None and row.status == "failed"
+        assert row.error == "given up after 3 attempts whose workers died or stopped beating"
+        fits = session.scalars(select(FitRow).order_by(FitRow.id)).all()
+        assert [(f.id, f.status) for f in fits] == [(f"f-{n}", "failed") for n in (1, 2, 3)]
 
 
 # --- a Ctrl-C or SIGTERM in the worker's first second ----------------------------------------
