@@ -87,6 +87,10 @@ class ForecasterPriors(_Strict):
     #: spread of forecasters' log discrimination around the population (geometric mean pinned).
     log_discrimination_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.3)
     bias_mean: NormalPrior = NormalPrior(mu=0.0, sigma=0.5)
+    #: Where forecasters who differ in discrimination agree: at ``pivot_share`` times the
+    #: questions' global level (0: at 50%; 1: at the status-quo level), a Beta prior
+    #: (docs/model.md, "Forecasters"). None: at 50% (share 0).
+    pivot_share: BetaPrior | None = None
     bias_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)
     log_noise_mean: NormalPrior = NormalPrior(mu=0.0, sigma=0.5)
     log_noise_sd: HalfNormalPrior = HalfNormalPrior(sigma=0.5)

@@ -77,6 +77,7 @@ POPULATION_PARAMETERS = (
     "log_a_sd",
     "beta_mu",
     "beta_sd",
+    "pivot_share",
     "log_sigma_mu",
     "log_sigma_sd",
     "mu_global",
@@ -87,8 +88,17 @@ POPULATION_PARAMETERS = (
 
 #: Population parameters that only some configurations have: ``drift_sd`` only where
 #: questions move (``question.drift_sd`` set), ``crowd_drift_sd`` only where the crowd's
-#: error drifts (``question.crowd_drift_sd`` set).
-OPTIONAL_PARAMETERS = ("drift_sd", "crowd_drift_sd")
+#: error drifts (``question.crowd_drift_sd`` set), ``pivot_share`` only where the pivot of
+#: the forecasters' discrimination is learnt (``forecaster.pivot_share`` set; else 0).
+OPTIONAL_PARAMETERS = ("drift_sd", "crowd_drift_sd", "pivot_share")
+
+
+def _optional_prior(config: ModelConfig, name: str) -> Any:
+    """The prior of an optional parameter (None: not in the model)."""
+    if name == "pivot_share":
+        return config.forecaster.pivot_share
+    return getattr(config.question, name)
+
 
 #: Variables kept from a fit (the z's of the non-centred parametrisation are not).
 POSTERIOR_VARS = (
@@ -209,7 +219,7 @@ def topic_effects_on(config: ModelConfig, encoded: EncodedData) -> bool:
 def sampled_vars(config: ModelConfig) -> list[str]:
     """The variables the sampler stores for a model built with ``config``."""
     # (Each optional parameter is named as the question prior that switches it on.)
-    absent = {v for v in OPTIONAL_PARAMETERS if getattr(config.question, v) is None}
+    absent = {v for v in OPTIONAL_PARAMETERS if _optional_prior(config, v) is None}
     return [v for v in SAMPLED_VARS if v not in absent]
 
 
@@ -658,13 +668,19 @@ def build_model(structure: ModelStructure, config: ModelConfig, encoded: Encoded
             dims=RELIABILITY_DIM,
         )
 
-        # Forecasts: m = a_e * phi(t) + beta_e = a_e * phi + c with c = beta_e + a_e * alpha_g
-        # * A w (evidence moves theta by A w). The question effects phi are integrated out
-        # (models/_internal/marginal.py): per-question sums, then closed forms; or, where
-        # questions move, by a Kalman filter (models/_internal/walk.py).
+        # Forecasts: m = a_e * (phi(t) - P) + P + beta_e = a_e * phi + c with c = beta_e +
+        # (1 - a_e) P + a_e * alpha_g * A w (evidence moves theta by A w). Forecasters who
+        # differ in discrimination agree at the pivot P: at 50% (P = 0, the default), or,
+        # with forecaster.pivot_share set, at a learnt share of the questions' global level
+        # on the forecast scale (docs/model.md, "Forecasters"). The question effects phi are
+        # integrated out (models/_internal/marginal.py): per-question sums, then closed
+        # forms; or, where questions move, by a Kalman filter (models/_internal/walk.py).
         alpha_q, eta_q = alpha_g[question_group], eta[question_group]
         a_obs = rel_a[obs_e]
         c_obs = beta[obs_e] + a_obs * alpha_q[obs_q] * pt.dot(obs_a, w)
+        if fp.pivot_share is not None:  # (else P = 0: the graph as without the term)
+            pivot_share = pm.Beta("pivot_share", fp.pivot_share.alpha, fp.pivot_share.beta)
+            c_obs = c_obs + (1.0 - a_obs) * (pivot_share * mu_global_phi)
         v_e = sigma**2 + fp.noise_floor**2
         v_obs = v_e[obs_e] + obs_s**2
         resid = obs_m - c_obs
@@ -1405,7 +1421,9 @@ class Posterior:
         offset = (self.draws["w"] @ evidence_offsets(in_force, q_index, qi, t).T)[:, 0]
         alpha_q = self._theta_scale(int(qi[0]))[0]
         a = par["alpha"] / self.draws["alpha_bar"]
-        c = par["beta"] + a * alpha_q * offset
+        d = self.draws
+        pivot = d["pivot_share"] * d["mu_global"] * d["alpha_bar"]
+        c = par["beta"] + (1.0 - a) * pivot + a * alpha_q * offset
         v = par["sigma"] ** 2 + forecast.logit_spread**2 + self.config.forecaster.noise_floor**2
         if scaled:
             # On a question drawn contentious, every forecast is noise_scale times noisier.
@@ -1910,6 +1928,9 @@ def _with_theta(
 
     alpha_bar, rel_a = flat("alpha_bar"), flat("alpha") / flat("alpha_bar")[:, None]
     beta, sigma, w = flat("beta"), flat("sigma"), flat("w")
+    # The forecasters' pivot on the forecast scale.
+    share = flat("pivot_share") if "pivot_share" in post else np.zeros(n_s)
+    pivot = share * flat("mu_global") * alpha_bar
     mu_g, tau_g = flat("mu_group_phi"), flat("tau_phi")
     kappa_g, eta_g = flat("group_scale"), flat("group_shift")
     share = flat("contentious_share")
@@ -1937,7 +1958,11 @@ def _with_theta(
         alpha_q = alpha_bar[s, None] * kappa_g[s][:, group]
         eta_q = eta_g[s][:, group]
         a = rel_a[s][:, obs_e]
-        c = beta[s][:, obs_e] + a * alpha_q[:, obs_q] * (w[s] @ obs_a.T)
+        c = (
+            beta[s][:, obs_e]
+            + (1.0 - a) * pivot[s, None]
+            + a * alpha_q[:, obs_q] * (w[s] @ obs_a.T)
+        )
         v = sigma[s][:, obs_e] ** 2 + obs_s**2 + floor2
         mu, tau = mu_g[s][:, group], tau_g[s][:, group]
         resid = obs_m - c
@@ -2036,8 +2061,9 @@ def flatten_draws(posterior: xr.DataTree) -> dict[str, np.ndarray]:
     post = posterior["posterior"]
     out = {}
     for name in POSTERIOR_VARS:
-        if name not in post and name in ("contentious", "contentious_share"):
-            # Saved by a version without contentious questions: every question usual.
+        if name not in post and name in ("contentious", "contentious_share", "pivot_share"):
+            # Saved by a version without contentious questions: every question usual; or
+            # by a model whose forecasters pivot at 50% (pivot_share off or older): share 0.
             like = np.asarray(post["theta" if name == "contentious" else "alpha_bar"].to_numpy())
             v = np.zeros_like(like)
         elif name not in post and name in ("group_scale", "group_shift"):

@@ -35,6 +35,10 @@ class Truth:
     #: The population's discrimination (the given forecasters' geometric mean where
     #: ``alpha`` was given): ``alpha_bar * theta`` is a question on the forecast scale.
     alpha_bar: float = float("nan")
+    #: The questions' global level (the mean of ``theta`` where it was given).
+    level: float = float("nan")
+    #: The share of ``level`` at which forecasters who differ in discrimination agree.
+    pivot_share: float = float("nan")
 
 
 def simulate(
@@ -54,6 +58,7 @@ def simulate(
     contentious_share: float | None = None,
     drift_sd: float | None = None,
     crowd_drift_sd: float | None = None,
+    pivot_share: float | None = None,
     config: ModelConfig | None = None,
 ) -> tuple[ForecastData, Truth]:
     """Draw a data set from the model.
@@ -63,7 +68,11 @@ def simulate(
     too: each question is contentious with that probability). Each question gets
     ``forecasts_per_question`` forecasts from distinct random forecasters, half before and
     half after its evidence (if any), and the first ``n_resolved`` questions are resolved
-    by a Bernoulli draw from their final log-odds.
+    by a Bernoulli draw from their final log-odds. A forecast reads its question as the
+    model does, ``alpha_e (theta - P) + alpha_bar P + beta_e``: forecasters who differ in
+    discrimination agree at the pivot ``P = pivot_share * mu``, a share of the global level
+    ``mu`` (the mean of ``theta`` where it is given; the share drawn from its prior where
+    not given).
 
     Where ``config`` lets questions move (``question.drift_sd``), ``drift_sd`` (drawn from
     its prior if not given) is the daily sd of each question's random walk on the forecast
@@ -80,6 +89,7 @@ def simulate(
     qp, fp = cfg.question, cfg.forecaster
     nq, ne, ng = n_questions, n_forecasters, n_groups
     n_resolved = nq if n_resolved is None else n_resolved
+    mu = float(np.mean(theta)) if theta is not None else 0.0
     if theta is None:
         mu = rng.normal(qp.base_logit.mu, qp.base_logit.sigma)
         gsd = abs(rng.normal(0, qp.group_sd.sigma))
@@ -109,6 +119,14 @@ def simulate(
         s_sd = abs(rng.normal(0, fp.log_noise_sd.sigma))
         sigma = np.exp(s_mu + s_sd * rng.standard_normal(ne))
     abar = float(abar if abar is not None else np.exp(np.mean(np.log(alpha))))
+    share_prior = fp.pivot_share
+    if pivot_share is None:
+        pivot_share = 0.0  # as in the model without the prior: forecasters pivot at 50%
+        if share_prior is not None:
+            # From a child stream: every other draw of a seed stays as it was without it.
+            child = rng.spawn(1)[0]
+            pivot_share = float(child.beta(share_prior.alpha, share_prior.beta))
+    pivot = pivot_share * mu
     walk = 0.0
     if cfg.question.drift_sd is not None:
         if drift_sd is None:
@@ -183,7 +201,9 @@ def simulate(
                 day = float(rng.uniform(0, 100)) if n_ev else float(j)
             offset = sum(w[r] * lr for d, r, lr in ev_items if d <= day)
             noise = np.hypot(sigma[e], fp.noise_floor) * (cp.noise_scale if contentious[q] else 1.0)
-            m = alpha[e] * (theta[q] + step + offset) + beta[e] + noise * rng.standard_normal()
+            # Forecasters who differ in discrimination agree at the pivot.
+            reading = alpha[e] * (theta[q] + step + offset - pivot) + abar * pivot
+            m = reading + beta[e] + noise * rng.standard_normal()
             forecasts.append(Forecast(qid, f"f{e:04d}", EPOCH + timedelta(days=day), float(m)))
         if walk > 0 and len(who):
             newest = steps[int(np.argmax(days))]
@@ -207,6 +227,8 @@ def simulate(
         drift_sd or 0.0,
         crowd_drift_sd or 0.0,
         abar,
+        float(mu),
+        pivot_share,
     )
     return data, truth
 

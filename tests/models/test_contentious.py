@@ -17,7 +17,7 @@ from scipy.integrate import quad
 from scipy.special import expit
 from scipy.stats import norm
 
-from models.config import ModelConfig
+from models.config import BetaPrior, ModelConfig
 from models.dataset import Forecast, ForecastData, Question, Resolution
 from models.forecast_model import ModelStructure, _with_theta, build_model, encode, mixture_on
 from models.simulate import EPOCH
@@ -61,8 +61,13 @@ def _case(config: ModelConfig):
     for name, values in (("group_scale_z", (1.2, -0.7)), ("group_shift_z", (-0.9, 0.6))):
         point[name] = np.zeros_like(point[name])
         point[name][:2] = values
+    # A global level well away from 0: forecasters who differ in discrimination agree at a
+    # share of it, where the pivot is learnt.
+    point["forecast_level"] = np.asarray(-1.8)
     names = ["alpha_bar", "alpha", "beta", "sigma", "w", "mu_group_phi", "tau_phi"]
-    names += ["contentious_share", "group_scale", "group_shift"]
+    names += ["contentious_share", "group_scale", "group_shift", "mu_global"]
+    if config.forecaster.pivot_share is not None:
+        names += ["pivot_share"]
     outputs = model.replace_rvs_by_values([model[n] for n in names])
     values = dict(
         zip(names, model.compile_fn(outputs, inputs=model.value_vars)(point), strict=True)
@@ -81,11 +86,13 @@ def case():
     # questions hold still (the mixture is the same with the walk: tests/models/test_walk.py
     # checks the filter it then integrates with).
     # The topic terms on whatever the few outcomes say (the gate would turn them off here:
-    # tests/models/test_topic_evidence.py), so the brute force checks them.
+    # tests/models/test_topic_evidence.py), so the brute force checks them. The forecasters'
+    # pivot learnt (off by default, where they pivot at 50%: the last test checks that).
     still = ModelConfig().held_still()
-    config = still.model_copy(
-        update={"forecaster": still.forecaster.model_copy(update={"topic_evidence_p": None})}
+    forecaster = still.forecaster.model_copy(
+        update={"topic_evidence_p": None, "pivot_share": BetaPrior(alpha=2.0, beta=2.0)}
     )
+    config = still.model_copy(update={"forecaster": forecaster})
     return _case(config)
 
 
@@ -102,7 +109,9 @@ def _brute_force(config: ModelConfig, values: dict, question: str) -> tuple[floa
     ms = FORECASTS[question]
     who = range(len(ms))
     a = np.array([values["alpha"][e] / alpha_bar for e in who])
-    c = np.array([values["beta"][e] for e in who])
+    # Forecasters agree at the pivot, the global level on the forecast scale.
+    pivot = float(values.get("pivot_share", 0.0) * values["mu_global"]) * alpha_bar
+    c = np.array([values["beta"][e] + (1.0 - a[e]) * pivot for e in who])
     v = np.array([values["sigma"][e] ** 2 + fp.noise_floor**2 for e in who])
 
     def density(phi: float, inflate: float) -> float:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from scipy.special import expit
 
-from models.config import ModelConfig, SamplerSettings
+from models.config import BetaPrior, ModelConfig, SamplerSettings
 from models.constants import RELIABILITY_CLASSES
 from models.dataset import Evidence, EvidenceEffect, Forecast, ForecastData, Question, Resolution
 from models.evidence import epoch_seconds, evidence_offsets
@@ -19,6 +19,7 @@ from models.forecast_model import (
     Diagnostics,
     ForecastModel,
     ModelStructure,
+    Posterior,
     capacity,
     next_attempt,
     rank_diagnostics,
@@ -333,7 +334,16 @@ def test_instant_elicitation_update_agrees_with_refit(forecaster):
         **realistic_forecasters(rng, 6),
     )
     q = data.questions[13].id
-    # Keep one forecast on q, so that a new one moves it visibly.
+    new = Forecast(q, forecaster, EPOCH + timedelta(days=300), 2.5, id="el-1")
+    _update_agrees_with_refit(ForecastModel(), data, new, full_sampler)
+
+
+def _update_agrees_with_refit(
+    model: ForecastModel, data: ForecastData, new: Forecast, sampler: SamplerSettings
+) -> Posterior:
+    """Fit ``data`` with one forecast kept on ``new``'s question (so that a new one moves it
+    visibly), and check that the instant update by ``new`` agrees with a refit."""
+    q = new.question_id
     kept = [f for f in data.forecasts if f.question_id == q][:1]
     data = ForecastData(
         data.questions,
@@ -341,15 +351,57 @@ def test_instant_elicitation_update_agrees_with_refit(forecaster):
         data.evidence,
         data.resolutions,
     )
-    new = Forecast(q, forecaster, EPOCH + timedelta(days=300), 2.5, id="el-1")
-    model = ForecastModel()
-    post = model.fit(data, sampler=full_sampler)
+    post = model.fit(data, sampler=sampler)
     upd = post.with_forecast(new)
     assert upd.khat is not None and upd.khat < 0.7 and not upd.needs_refit()
-    refit = model.fit(data.with_records(forecasts=(new,)), sampler=full_sampler)
+    refit = model.fit(data.with_records(forecasts=(new,)), sampler=sampler)
     assert abs(upd.predict([q])[0].probability - refit.predict([q])[0].probability) < 0.02
     # The update really moved the forecast (else agreement would be trivial).
     assert abs(upd.predict([q])[0].probability - post.predict([q])[0].probability) > 0.02
+    return post
+
+
+def _with_pivot(config: ModelConfig) -> ModelConfig:
+    """``config`` with the forecasters' pivot learnt (docs/model.md, "Forecasters")."""
+    forecaster = config.forecaster.model_copy(
+        update={"pivot_share": BetaPrior(alpha=1.0, beta=1.0)}
+    )
+    return config.model_copy(update={"forecaster": forecaster})
+
+
+@pytest.mark.slow
+def test_instant_update_agrees_with_refit_where_forecasters_pivot_at_the_level():
+    """With the pivot learnt, a forecaster who hedges far more than the others reads a
+    question as ``a_e (phi - P) + P + beta_e``: the update must take the pivot's offset
+    ``(1 - a_e) P`` as the fit does, or it misreads the statement by ``(1 - a_e) P / a_e``."""
+    full_sampler = SamplerSettings(chains=4, tune=1000, draws=3000, seed=0)
+    rng = np.random.default_rng(5)
+    par = realistic_forecasters(rng, 6)
+    # f0002 hedges (its statements sit close to the pivot), and is precise enough on its
+    # 30-odd questions for the fit to learn that (relative discrimination about 0.5).
+    par["alpha"][2], par["sigma"][2] = 0.35, 0.3
+    theta = rng.normal(-2.0, 1.5, 40)  # a level well below 50%, where the pivot is
+    data, truth = simulate(
+        rng,
+        n_questions=40,
+        n_forecasters=6,
+        forecasts_per_question=5,
+        n_resolved=30,
+        theta=theta,
+        pivot_share=1.0,
+        config=_with_pivot(ModelConfig().held_still()),
+        **par,
+    )
+    assert truth.pivot_share == 1.0 and truth.level == pytest.approx(theta.mean())
+    new = Forecast(data.questions[33].id, "f0002", EPOCH + timedelta(days=300), -0.5, id="el-1")
+    post = _update_agrees_with_refit(
+        ForecastModel(_with_pivot(ModelConfig())), data, new, full_sampler
+    )
+    # The case is one where the pivot matters: f0002 hedges, and the pivot is far from 0.
+    assert post.diagnostics.publishable
+    j = post.forecaster_ids.index("f0002")
+    assert (post.draws["alpha"][:, j] / post.draws["alpha_bar"]).mean() < 0.7
+    assert post.draws["pivot_share"].mean() > 0.5
 
 
 @pytest.mark.slow
