@@ -129,26 +129,45 @@ def run_fit_job(
 
     Publication is one transaction (fit row published + job done) after the artifact is
     on disk, so readers see either the old fit or the new one, never half of it.
+
+    Both writes to the job (recording the fit's id before fitting, and its end after) happen
+    only if the job is still ``running`` under ``worker_id``, checked by the guarded
+    ``UPDATE`` that writes it, in the transaction that records the fit (it locks the job row
+    until the commit). A worker that was only slow (its heartbeat went stale, or the API
+    process took it for dead) may have lost the job meanwhile: taken over by another worker
+    (``claim_next_job``), queued again or given up (``release_jobs_of_dead_worker``,
+    ``give_up_on_job``). It then leaves the job alone and discards its result: its fit ends
+    ``failed`` (the reason recorded when the job was taken from it, if any, followed by
+    ``result discarded: ...``), nothing is published, and the artifact it wrote is deleted.
+    Lost before fitting, it does not fit: the fit is recorded ``failed`` (``not fitted:
+    ...``) and returned at once, so ``work_once`` and the worker loop carry on as after any
+    other fit. Either way a warning is logged and the fit row returned.
     """
     config = config or model_config_for(settings)
     fit_id = "fit-" + uuid.uuid4().hex[:12]
     with session_factory() as session:
         data, ids = fit_inputs(session, config.probability_eps)
-        FitRepository(session).add(
-            FitRow(
-                id=fit_id,
-                job_id=job.id,
-                status="running",
-                started_at=datetime.now(UTC),
-                inputs={**ids, "job_reason": job.reason},
-                sampler=config.sampler.model_dump(),
-                data_hash=data.content_hash(),
-            )
+        owned = FitJobRepository(session).set_fit_if_still_running_owned_by(
+            job.id, worker_id, fit_id
         )
-        job_row = FitJobRepository(session).get_by_id(job.id)
-        assert job_row is not None
-        job_row.fit_id = fit_id
+        fit = FitRow(
+            id=fit_id,
+            job_id=job.id,
+            status="running",
+            started_at=datetime.now(UTC),
+            inputs={**ids, "job_reason": job.reason},
+            sampler=config.sampler.model_dump(),
+            data_hash=data.content_hash(),
+        )
+        if not owned:
+            why = _how_the_job_was_lost(session, job.id)
+            fit.status, fit.finished_at = "failed", fit.started_at
+            fit.reason = f"not fitted: {why} before worker {worker_id} started the fit"
+        FitRepository(session).add(fit)
         session.commit()
+    if not owned:
+        log.warning("fit %s (job %s) not run: %s", fit_id, job.id, fit.reason)
+        return fit
 
     stop_beating = threading.Event()
 
@@ -163,12 +182,12 @@ def run_fit_job(
     beating = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id}", daemon=True)
     beating.start()
     started = time.perf_counter()
+    path = settings.artifacts_dir / f"{fit_id}.nc"
+    error: str | None = None
     try:
         posterior = dataclasses.replace(fitter(config, data, fit_id), fit_id=fit_id)
-        path = settings.artifacts_dir / f"{fit_id}.nc"
         save(posterior, path)
         digest = sha256_of(path)
-        error = None
     except Exception as exc:
         log.exception("fit %s (job %s) failed", fit_id, job.id)
         posterior, error = None, f"{type(exc).__name__}: {exc}"
@@ -178,15 +197,27 @@ def run_fit_job(
     seconds = time.perf_counter() - started
     now = datetime.now(UTC)
     with session_factory() as session:
-        fit = FitRepository(session).get_by_id(fit_id)
-        job_row = FitJobRepository(session).get_by_id(job.id)
-        assert fit is not None and job_row is not None
-        fit.finished_at, fit.seconds = now, seconds
-        if posterior is None:
-            fit.status, fit.reason = "failed", error
-            job_row.status, job_row.error = "failed", error
+        jobs = FitJobRepository(session)
+        if error is not None:
+            owned = jobs.fail_if_still_running_owned_by(job.id, worker_id, now, error)
+        else:
+            owned = jobs.finish_if_still_running_owned_by(job.id, worker_id, now)
+        found = FitRepository(session).get_by_id_for_update(fit_id)
+        assert found is not None
+        fit = found
+        fit.seconds = seconds
+        if not owned:
+            discarded = (
+                f"result discarded: {_how_the_job_was_lost(session, job.id)} before worker "
+                f"{worker_id} finished the fit"
+            )
+            fit.status, fit.finished_at = "failed", fit.finished_at or now
+            fit.reason = f"{fit.reason}; {discarded}" if fit.reason else discarded
+        elif posterior is None:
+            fit.finished_at, fit.status, fit.reason = now, "failed", error
         else:
             diag = posterior.diagnostics
+            fit.finished_at = now
             fit.diagnostics = json_safe(diag.to_dict())
             fit.artifact_path, fit.artifact_sha256 = str(path.resolve()), digest
             if diag.publishable:
@@ -194,11 +225,29 @@ def run_fit_job(
             else:
                 fit.status = "rejected"
                 fit.reason = "not publishable: " + "; ".join(diag.reasons)
-            job_row.status = "done"
-        job_row.finished_at = now
         session.commit()
-        log.info("fit %s: %s in %.1f s", fit_id, fit.status, seconds)
+    if not owned:
+        # Nothing refers to it: a fit recorded failed is never served.
+        path.unlink(missing_ok=True)
+        log.warning("fit %s (job %s) failed, its result discarded: %s", fit_id, job.id, fit.reason)
         return fit
+    log.info("fit %s: %s in %.1f s", fit_id, fit.status, seconds)
+    return fit
+
+
+def _how_the_job_was_lost(session: Session, job_id: int) -> str:
+    """What became of a job that its worker no longer runs, in the fit's reason."""
+    row = FitJobRepository(session).get_by_id(job_id)
+    if row is None:
+        return "the job was deleted"
+    session.refresh(row)  # not a copy cached earlier in this session
+    if row.status == "running":
+        return f"the job was taken over by worker {row.worker_id}"
+    if row.status == "queued":
+        return "the job was queued again"
+    if row.status == "failed":
+        return "the job was given up"
+    return f"the job was {row.status}"
 
 
 def give_up_on_job(session_factory: sessionmaker[Session], job: ClaimedJob, attempts: int) -> None:
@@ -224,7 +273,9 @@ def work_once(
     config: ModelConfig | None = None,
     fitter: Fitter = fit_with_model,
 ) -> FitRow | None:
-    """Claim one job and run it; None when there was nothing to do."""
+    """Claim one job and run it; None when there was nothing to do. The fit row it returns
+    may be ``failed`` without a fit having run: the job was lost (taken over, queued again
+    or given up) between the claim and its first write (``run_fit_job``)."""
     with session_factory() as session:
         job = claim_next_job(session, worker_id, settings.stale_job_seconds)
     if job is None:

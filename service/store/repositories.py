@@ -328,6 +328,14 @@ class FitRepository:
             select(FitRow).order_by(FitRow.started_at.desc(), FitRow.id.desc()).limit(limit)
         ).all()
 
+    def get_by_id_for_update(self, fit_id: str) -> FitRow | None:
+        return self.session.scalar(
+            select(FitRow)
+            .where(FitRow.id == fit_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
     def fail_running_of_job(self, job_id: int, now: datetime, reason: str) -> int:
         result = self.session.execute(
             update(FitRow)
@@ -383,10 +391,23 @@ class FitJobRepository:
             job_id, worker_id, status="failed", finished_at=now, error=error
         )
 
+    def finish_if_still_running_owned_by(self, job_id: int, worker_id: str, now: datetime) -> bool:
+        return self._update_if_still_running_owned_by(
+            job_id, worker_id, status="done", finished_at=now
+        )
+
+    def set_fit_if_still_running_owned_by(self, job_id: int, worker_id: str, fit_id: str) -> bool:
+        return self._update_if_still_running_owned_by(job_id, worker_id, fit_id=fit_id)
+
     def _update_if_still_running_owned_by(
         self, job_id: int, worker_id: str, **values: object
     ) -> bool:
-        """Whether the job was still running under ``worker_id`` and now has ``values``."""
+        """Whether the job was still running under ``worker_id`` and now has ``values``.
+
+        One guarded ``UPDATE``: the check and the write cannot be separated by another
+        transaction's claim or release (PostgreSQL locks the row and re-checks the condition
+        on the version it waited for; SQLite takes its single writer lock), and on PostgreSQL
+        the row stays locked until the caller's transaction ends."""
         result = self.session.execute(
             update(FitJobRow)
             .where(

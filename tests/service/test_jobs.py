@@ -8,15 +8,24 @@ import gc
 import weakref
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from models._internal.memory import freeze_long_lived, freezes
+from models.artifacts import load
 from service.app import create_app
-from service.jobs.queue import claim_next_job, enqueue_refit
-from service.jobs.worker import give_up_on_job, work_once
+from service.jobs.queue import (
+    ClaimedJob,
+    ReleasedJob,
+    claim_next_job,
+    enqueue_refit,
+    release_jobs_of_dead_worker,
+)
+from service.jobs.worker import give_up_on_job, run_fit_job, work_once
 from service.live import LiveForecasts
 from service.store.database import make_engine, make_session_factory
+from service.store.repositories import FitRepository
 from service.store.tables import FitJobRow, FitRow
 from tests.service.conftest import publish_artifact, relaxed_config
 
@@ -172,6 +181,167 @@ def test_giving_up_fails_a_fit_recorded_after_the_claim(prepared):
         assert row is not None and fit is not None
         assert row.error == "given up after 1 attempt whose worker died or stopped beating"
         assert (fit.status, fit.reason) == ("failed", row.error)
+
+
+# --- a slow worker that lost its job: its result is discarded ---------------------------------
+
+
+def _fitter_that_loses_the_job(artifact, lose):  # type: ignore[no-untyped-def]
+    """A fitter during whose fit ``lose()`` takes the job from its worker; it then returns a
+    publishable posterior (the tiny catalog's fit)."""
+
+    def fitter(config, data, fit_id):  # type: ignore[no-untyped-def]
+        lose()
+        return load(artifact)
+
+    return fitter
+
+
+def _the_published_fit_and_the_artifacts_are_as_before(settings, sessions):  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        assert FitRepository(session).get_latest_published_id() == "fit-fixture"
+    # The discarded fit's artifact is deleted: nothing is left that no fit row serves.
+    assert sorted(p.name for p in settings.artifacts_dir.iterdir()) == ["fit-fixture.nc"]
+
+
+def test_a_worker_whose_job_was_taken_over_while_it_fitted_discards_its_result(
+    published, published_artifact
+):
+    """Worker A is only slow: its heartbeat goes stale and B takes the job over while A fits.
+    A's publishable result is not published and leaves the job to B; B's is published."""
+    # A beats no more during the test (its beat would refresh the heartbeat made stale here).
+    settings = published.model_copy(update={"heartbeat_seconds": 3600})
+    sessions = _sessions(settings)
+    with sessions() as session:
+        job = claim_next_job(session, "slow-worker", settings.stale_job_seconds)
+        assert job is not None
+    taken: list[ClaimedJob] = []
+
+    def take_over() -> None:
+        with sessions() as session:
+            _let_the_heartbeat_go_stale(session, job.id, settings)
+            again = claim_next_job(session, "other-worker", settings.stale_job_seconds)
+            assert again is not None and again.id == job.id
+            taken.append(again)
+
+    fitter = _fitter_that_loses_the_job(published_artifact, take_over)
+    fit = run_fit_job(
+        settings, sessions, job, "slow-worker", config=relaxed_config(), fitter=fitter
+    )
+    assert taken
+    reason = (
+        "its worker slow-worker stopped beating (heartbeat stale: older than 30 s); the job was "
+        "taken over by worker other-worker; result discarded: the job was taken over by worker "
+        "other-worker before worker slow-worker finished the fit"
+    )
+    assert (fit.status, fit.reason, fit.published_at, fit.artifact_path) == (
+        "failed",
+        reason,
+        None,
+        None,
+    )
+    with sessions() as session:
+        stored = session.get(FitRow, fit.id)
+        assert stored is not None and (stored.status, stored.reason) == ("failed", reason)
+        row = session.get(FitJobRow, job.id)
+        assert row is not None
+        assert (row.status, row.worker_id, row.finished_at, row.error) == (
+            "running",
+            "other-worker",
+            None,
+            None,
+        )
+    _the_published_fit_and_the_artifacts_are_as_before(settings, sessions)
+
+    # The worker that took the job over still finishes it.
+    mine = run_fit_job(
+        settings,
+        sessions,
+        taken[0],
+        "other-worker",
+        fitter=lambda c, d, f: load(published_artifact),
+    )
+    assert mine.status == "published", mine.reason
+    with sessions() as session:
+        row = session.get(FitJobRow, job.id)
+        assert row is not None and (row.status, row.fit_id) == ("done", mine.id)
+        assert FitRepository(session).get_latest_published_id() == mine.id
+
+
+@pytest.mark.parametrize("given_up", [False, True], ids=["queued-again", "given-up"])
+def test_a_worker_whose_job_was_released_while_it_fitted_discards_its_result(
+    published, published_artifact, given_up
+):
+    """The API process took worker A for dead (``release_jobs_of_dead_worker``) while A was
+    only slow: A's result neither publishes nor ends the job queued again or given up."""
+    settings = published.model_copy(update={"heartbeat_seconds": 3600})
+    sessions = _sessions(settings)
+    with sessions() as session:
+        job = claim_next_job(session, "slow-worker", settings.stale_job_seconds)
+        assert job is not None
+    status = "failed" if given_up else "queued"
+
+    def release() -> None:
+        with sessions() as session:
+            released = release_jobs_of_dead_worker(
+                session,
+                "slow-worker",
+                "died (exit code -9)",
+                1 if given_up else settings.max_job_attempts,
+            )
+            assert released == [ReleasedJob(id=job.id, status=status, attempts=1)]
+
+    fitter = _fitter_that_loses_the_job(published_artifact, release)
+    fit = run_fit_job(
+        settings, sessions, job, "slow-worker", config=relaxed_config(), fitter=fitter
+    )
+    fate = "given up" if given_up else "queued again"
+    reason = (
+        "its worker slow-worker died (exit code -9); result discarded: the job was "
+        f"{fate} before worker slow-worker finished the fit"
+    )
+    assert (fit.status, fit.reason, fit.published_at) == ("failed", reason, None)
+    with sessions() as session:
+        stored = session.get(FitRow, fit.id)
+        assert stored is not None and (stored.status, stored.reason) == ("failed", reason)
+        row = session.get(FitJobRow, job.id)
+        assert row is not None and row.status == status
+        if given_up:
+            assert row.error == "given up after 1 attempt whose worker died or stopped beating"
+        else:
+            assert (row.finished_at, row.error, row.fit_id) == (None, None, None)
+    _the_published_fit_and_the_artifacts_are_as_before(settings, sessions)
+
+
+def test_a_worker_whose_job_was_taken_over_before_it_fitted_does_not_fit(prepared):
+    """Its first write (the fit's id on the job) finds the job lost: no fit runs, the job is
+    left to the worker that took it over, and the fit is returned recorded failed."""
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        job = claim_next_job(session, "slow-worker", prepared.stale_job_seconds)
+        assert job is not None
+        _let_the_heartbeat_go_stale(session, job.id, prepared)
+        assert claim_next_job(session, "other-worker", prepared.stale_job_seconds) is not None
+    fitted: list[str] = []
+
+    def fitter(config, data, fit_id):  # type: ignore[no-untyped-def]
+        fitted.append(fit_id)
+        raise RuntimeError("must not fit")
+
+    fit = run_fit_job(prepared, sessions, job, "slow-worker", fitter=fitter)
+    assert fitted == []
+    reason = (
+        "not fitted: the job was taken over by worker other-worker before worker slow-worker "
+        "started the fit"
+    )
+    assert (fit.status, fit.reason) == ("failed", reason)
+    with sessions() as session:
+        stored = session.get(FitRow, fit.id)
+        assert stored is not None and (stored.status, stored.reason) == ("failed", reason)
+        assert stored.finished_at is not None
+        row = session.get(FitJobRow, job.id)
+        assert row is not None
+        assert (row.status, row.worker_id, row.fit_id) == ("running", "other-worker", None)
 
 
 def test_worker_publishes_a_new_fit_and_the_api_picks_it_up(published, keys):
