@@ -218,7 +218,7 @@ def topic_effects_on(config: ModelConfig, encoded: EncodedData) -> bool:
 
 def sampled_vars(config: ModelConfig) -> list[str]:
     """The variables the sampler stores for a model built with ``config``."""
-    # (Each optional parameter is named as the question prior that switches it on.)
+    # (Each optional parameter is named as the prior that switches it on.)
     absent = {v for v in OPTIONAL_PARAMETERS if _optional_prior(config, v) is None}
     return [v for v in SAMPLED_VARS if v not in absent]
 
@@ -1929,8 +1929,8 @@ def _with_theta(
     alpha_bar, rel_a = flat("alpha_bar"), flat("alpha") / flat("alpha_bar")[:, None]
     beta, sigma, w = flat("beta"), flat("sigma"), flat("w")
     # The forecasters' pivot on the forecast scale.
-    share = flat("pivot_share") if "pivot_share" in post else np.zeros(n_s)
-    pivot = share * flat("mu_global") * alpha_bar
+    pivot_share = flat("pivot_share") if "pivot_share" in post else np.zeros(n_s)
+    pivot = pivot_share * flat("mu_global") * alpha_bar
     mu_g, tau_g = flat("mu_group_phi"), flat("tau_phi")
     kappa_g, eta_g = flat("group_scale"), flat("group_shift")
     share = flat("contentious_share")

@@ -89,7 +89,6 @@ def simulate(
     qp, fp = cfg.question, cfg.forecaster
     nq, ne, ng = n_questions, n_forecasters, n_groups
     n_resolved = nq if n_resolved is None else n_resolved
-    mu = float(np.mean(theta)) if theta is not None else 0.0
     if theta is None:
         mu = rng.normal(qp.base_logit.mu, qp.base_logit.sigma)
         gsd = abs(rng.normal(0, qp.group_sd.sigma))
@@ -104,6 +103,7 @@ def simulate(
         groups = np.arange(nq) % ng
         theta = mu_g[groups] + tau_g[groups] * rng.standard_normal(nq)
     else:
+        mu = float(np.mean(theta))
         groups = np.arange(nq) % ng
     abar = None
     if alpha is None:
