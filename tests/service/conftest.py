@@ -162,6 +162,19 @@ def record_fit(settings, fit_id: str, status: str, **fields) -> None:  # type: i
     engine.dispose()
 
 
+def let_the_heartbeat_go_stale(session, job_id: int, settings) -> None:  # type: ignore[no-untyped-def]
+    """Backdate a running job's heartbeat past ``settings.stale_job_seconds``, as a worker
+    that stopped beating leaves it, and commit."""
+    from datetime import timedelta
+
+    from service.store.tables import FitJobRow
+
+    row = session.get(FitJobRow, job_id)
+    assert row is not None
+    row.heartbeat_at = datetime.now(UTC) - timedelta(seconds=settings.stale_job_seconds + 5)
+    session.commit()
+
+
 def publish_artifact(settings, artifact: Path, fit_id: str = "fit-fixture") -> str:  # type: ignore[no-untyped-def]
     """Record a copy of ``artifact`` as the latest published fit (as the worker would)."""
     from service.live import sha256_of

@@ -27,7 +27,7 @@ from service.live import LiveForecasts
 from service.store.database import make_engine, make_session_factory
 from service.store.repositories import FitRepository
 from service.store.tables import FitJobRow, FitRow
-from tests.service.conftest import publish_artifact, relaxed_config
+from tests.service.conftest import let_the_heartbeat_go_stale, publish_artifact, relaxed_config
 
 Q = "truce-by-2027"
 
@@ -72,12 +72,11 @@ def test_a_job_whose_worker_died_is_picked_up_again(prepared):
         assert job is not None and job.attempts == 1
         # Nobody else may take it while its heartbeat is fresh.
         assert claim_next_job(session, "other-worker", prepared.stale_job_seconds) is None
-        row = session.get(FitJobRow, job.id)
-        assert row is not None
-        row.heartbeat_at = datetime.now(UTC) - timedelta(seconds=prepared.stale_job_seconds + 5)
-        session.commit()
+        let_the_heartbeat_go_stale(session, job.id, prepared)
         again = claim_next_job(session, "other-worker", prepared.stale_job_seconds)
         assert again is not None and again.id == job.id and again.attempts == 2
+        row = session.get(FitJobRow, job.id)
+        assert row is not None
         session.refresh(row)
         assert row.worker_id == "other-worker" and row.status == "running"
 
@@ -93,13 +92,6 @@ def test_a_job_is_given_up_after_too_many_dead_workers(prepared):
     with sessions() as session:
         job = session.scalars(select(FitJobRow)).one()
         assert job.status == "failed" and "given up" in (job.error or "")
-
-
-def _let_the_heartbeat_go_stale(session, job_id, settings):  # type: ignore[no-untyped-def]
-    row = session.get(FitJobRow, job_id)
-    assert row is not None
-    row.heartbeat_at = datetime.now(UTC) - timedelta(seconds=settings.stale_job_seconds + 5)
-    session.commit()
 
 
 def test_taking_over_a_stale_job_fails_the_fit_its_worker_left_running(prepared):
@@ -125,7 +117,7 @@ def test_taking_over_a_stale_job_fails_the_fit_its_worker_left_running(prepared)
         assert claim_next_job(session, "other-worker", prepared.stale_job_seconds) is None
         fit = session.get(FitRow, "f-dead")
         assert fit is not None and fit.status == "running"
-        _let_the_heartbeat_go_stale(session, job.id, prepared)
+        let_the_heartbeat_go_stale(session, job.id, prepared)
         again = claim_next_job(session, "other-worker", prepared.stale_job_seconds)
         assert again is not None and again.id == job.id and again.attempts == 2
 
@@ -151,7 +143,7 @@ def test_a_stale_job_given_up_counts_its_dead_attempts_and_leaves_no_fit_running
             assert job is not None and job.attempts == n
             session.add(FitRow(id=f"f-{n}", job_id=job.id, status="running", inputs={}))
             session.commit()
-            _let_the_heartbeat_go_stale(session, job.id, prepared)
+            let_the_heartbeat_go_stale(session, job.id, prepared)
     assert work_once(prepared, sessions, "worker-4", fitter=crashing_fitter) is None
     with sessions() as session:
         row = session.scalars(select(FitJobRow)).one()
@@ -169,7 +161,7 @@ def test_giving_up_fails_a_fit_recorded_after_the_claim(prepared):
     with sessions() as session:
         first = claim_next_job(session, "slow-worker", prepared.stale_job_seconds)
         assert first is not None
-        _let_the_heartbeat_go_stale(session, first.id, prepared)
+        let_the_heartbeat_go_stale(session, first.id, prepared)
         job = claim_next_job(session, "w", prepared.stale_job_seconds)
         assert job is not None and job.attempts == 2
         session.add(FitRow(id="f-late", job_id=job.id, status="running", inputs={}))
@@ -219,7 +211,7 @@ def test_a_worker_whose_job_was_taken_over_while_it_fitted_discards_its_result(
 
     def take_over() -> None:
         with sessions() as session:
-            _let_the_heartbeat_go_stale(session, job.id, settings)
+            let_the_heartbeat_go_stale(session, job.id, settings)
             again = claim_next_job(session, "other-worker", settings.stale_job_seconds)
             assert again is not None and again.id == job.id
             taken.append(again)
@@ -320,7 +312,7 @@ def test_a_worker_whose_job_was_taken_over_before_it_fitted_does_not_fit(prepare
     with sessions() as session:
         job = claim_next_job(session, "slow-worker", prepared.stale_job_seconds)
         assert job is not None
-        _let_the_heartbeat_go_stale(session, job.id, prepared)
+        let_the_heartbeat_go_stale(session, job.id, prepared)
         assert claim_next_job(session, "other-worker", prepared.stale_job_seconds) is not None
     fitted: list[str] = []
 

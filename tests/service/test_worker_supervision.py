@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,6 +27,7 @@ from service.jobs.supervisor import WorkerSupervisor, start_worker_process, stop
 from service.settings import Settings
 from service.store.database import make_engine, make_session_factory
 from service.store.tables import FitJobRow, FitRow
+from tests.service.conftest import let_the_heartbeat_go_stale
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals and spawn")
 
@@ -217,10 +217,7 @@ def test_a_released_job_given_up_counts_its_dead_attempts(prepared: Settings) ->
 
     with sessions() as session:
         job_id = claim_and_record_a_fit(session, "stale", 1)
-        row = session.get(FitJobRow, job_id)
-        assert row is not None
-        row.heartbeat_at = datetime.now(UTC) - timedelta(seconds=prepared.stale_job_seconds + 5)
-        session.commit()
+        let_the_heartbeat_go_stale(session, job_id, prepared)
         claim_and_record_a_fit(session, "dead-1", 2)
         assert release_jobs_of_dead_worker(
             session, "dead-1", "died (exit code -9)", prepared.max_job_attempts
