@@ -519,14 +519,20 @@ def _plot_reliability(scores: list[Any], path: Path) -> None:
 # --- the service: serve, worker, keys (logic in service/serving.py) ---------------------
 
 
-def _service_settings(args: argparse.Namespace) -> Any:
+def _service_settings(args: argparse.Namespace, *, quiet: bool = False) -> Any:
+    """The service's settings; logging at INFO (the service's commands), or at WARNING when
+    ``quiet`` (the key commands, whose output is the key or the table: the database's
+    migrations still run, without their progress lines)."""
     import logging
 
     from pydantic import ValidationError
 
     from service.settings import Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     overrides = {
         k: v
         for k, v in (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None)))
@@ -555,7 +561,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from service.serving import create_key
 
-    key = create_key(_service_settings(args), args.role, args.name)
+    key = create_key(_service_settings(args, quiet=True), args.role, args.name)
     print(f"created a {args.role} key for {args.name!r}; it is shown once, store it now:")
     print(key)
     return 0
@@ -564,7 +570,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 def cmd_keys_list(args: argparse.Namespace) -> int:
     from service.serving import list_keys
 
-    rows = list_keys(_service_settings(args))
+    rows = list_keys(_service_settings(args, quiet=True))
     if not rows:
         print("no API keys yet; `helsinki keys create --role ROLE --name NAME` makes one")
         return 0
@@ -582,7 +588,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     from service.serving import revoke_key
 
     try:
-        k = revoke_key(_service_settings(args), args.id)
+        k = revoke_key(_service_settings(args, quiet=True), args.id)
     except LookupError as exc:
         print(f"helsinki keys revoke: {exc}", file=sys.stderr)
         return 2

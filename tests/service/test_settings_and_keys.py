@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -33,6 +38,26 @@ def test_keys_create_prints_the_key_alone_on_its_last_line(monkeypatch, tmp_path
     assert main(["keys", "create", "--role", "forecaster", "--name", "fred"]) == 0
     key = capsys.readouterr().out.strip().splitlines()[-1]
     assert key.startswith("hk_") and " " not in key and len(key) > 40
+
+
+def test_keys_create_on_a_new_database_prints_no_migration_log(tmp_path):
+    """The README's `KEY=$(helsinki keys create ... | tail -n 1)` on a fresh machine: the
+    migrations that create the database run, and the terminal shows the key's two lines
+    only, not the database's progress log."""
+    helsinki = Path(sys.executable).with_name("helsinki")
+    env = {**os.environ, "HELSINKI_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [str(helsinki), "keys", "create", "--role", "reader", "--name", "rita"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert (tmp_path / "helsinki.db").exists()
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("hk_")
 
 
 def test_reads_need_a_key_when_public_reads_are_off(prepared, keys):
