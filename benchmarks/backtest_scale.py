@@ -18,6 +18,8 @@ and after, the fit's diagnostics.
     .venv/bin/python benchmarks/backtest_scale.py --sizes 5000 --target-accept 0.9 --tune 500
     .venv/bin/python benchmarks/backtest_scale.py --sizes 20000 --per-question 200   # dense
     .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --still   # the closed form
+    .venv/bin/python benchmarks/backtest_scale.py --sizes 40000 --per-question 400 \
+        --spread-days 120      # a survey season: forecasts read in time
     .venv/bin/python benchmarks/backtest_scale.py --sizes 50000 --write-csv big.csv
 
 ``--write-csv`` writes the simulated data of one size as a forecasts CSV and stops, so that
@@ -34,6 +36,7 @@ import resource
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +44,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={ROOT / 'var' / 'cache' / 'pytensor'}")
 
 
-def shaped_data(n_forecasts: int, seed: int = 0, per_question: float | None = None):
+def shaped_data(
+    n_forecasts: int,
+    seed: int = 0,
+    per_question: float | None = None,
+    spread_days: float | None = None,
+):
     """Simulated data of the target shape, every question resolved.
 
     ``0.3 * n_forecasts`` questions in 5 groups, each with 3 or 4 forecasts (10 for every 3
@@ -52,6 +60,9 @@ def shaped_data(n_forecasts: int, seed: int = 0, per_question: float | None = No
     heavy-tailed (log-normal activity, sd 1.5), as in the GJP data: about a quarter of
     them have 3 forecasts or fewer, a few have hundreds; each has at least one. A
     forecaster forecasts a question at most once. Forecasts and outcomes are drawn from the model.
+    Every forecast is made at one instant, unless ``spread_days``: then each at its own time,
+    uniform over that many days (the questions' truth holds still; what changes is the work:
+    the model reads such forecasts in time, through its filter).
 
     Returns ``(data, sim_seconds)``.
     """
@@ -93,9 +104,16 @@ def shaped_data(n_forecasts: int, seed: int = 0, per_question: float | None = No
     m = par["alpha"][obs_e] * theta[obs_q] + par["beta"][obs_e]
     m += noise[obs_e] * rng.standard_normal(obs_e.size)
     questions = tuple(Question(id=f"q{q:05d}", group=f"g{group[q]}") for q in range(n_q))
+    # From a stream of its own, so the forecasts and outcomes are those of the same seed at one
+    # instant.
+    days = (
+        np.zeros(obs_e.size)
+        if spread_days is None
+        else np.random.default_rng([seed, 1]).uniform(0, spread_days, obs_e.size)
+    )
     forecasts = [
-        Forecast(questions[q].id, f"f{e:04d}", EPOCH, float(x))
-        for q, e, x in zip(obs_q, obs_e, m, strict=True)
+        Forecast(questions[q].id, f"f{e:04d}", EPOCH + timedelta(days=float(d)), float(x))
+        for q, e, x, d in zip(obs_q, obs_e, m, days, strict=True)
     ]
     outcome = (rng.random(n_q) < expit(theta)).astype(int)
     resolutions = tuple(Resolution(questions[q].id, int(outcome[q])) for q in range(n_q))
@@ -153,6 +171,7 @@ def one_size(
     overrides: dict,
     per_question: float | None = None,
     still: bool = False,
+    spread_days: float | None = None,
 ) -> dict:
     import numpy as np
     from scipy.special import expit
@@ -168,7 +187,7 @@ def one_size(
     )
     from models.scoring import brier
 
-    data, sim_seconds = shaped_data(n_forecasts, seed, per_question)
+    data, sim_seconds = shaped_data(n_forecasts, seed, per_question, spread_days)
     n_q = len(data.questions)
     outcome = {r.question_id: r.outcome for r in data.resolutions}
     config = ModelConfig()  # with the walk and the crowd's drift (docs/model.md)
@@ -273,6 +292,11 @@ def main() -> None:
         help="forecasts a question (default: the target shape's 3.3; 200: a dense survey)",
     )
     ap.add_argument(
+        "--spread-days",
+        type=float,
+        help="each forecast at its own time over this many days (default: all at one instant)",
+    )
+    ap.add_argument(
         "--still",
         action="store_true",
         help="the model with questions that hold still (no walk, no crowd drift: closed form)",
@@ -287,7 +311,7 @@ def main() -> None:
     if args.write_csv:
         if len(args.sizes) != 1:
             ap.error("--write-csv takes one size: --sizes N")
-        data, _ = shaped_data(args.sizes[0], args.seed, args.per_question)
+        data, _ = shaped_data(args.sizes[0], args.seed, args.per_question, args.spread_days)
         write_csv(data, args.write_csv)
         print(f"wrote {len(data.forecasts)} forecasts to {args.write_csv}")
         return
@@ -302,7 +326,15 @@ def main() -> None:
         if v is not None
     }
     if args.one:
-        row = one_size(args.one, args.folds, args.seed, overrides, args.per_question, args.still)
+        row = one_size(
+            args.one,
+            args.folds,
+            args.seed,
+            overrides,
+            args.per_question,
+            args.still,
+            args.spread_days,
+        )
         print(json.dumps(row))
         return
     rows = []
@@ -313,6 +345,8 @@ def main() -> None:
             cmd += ["--per-question", str(args.per_question)]
         if args.still:
             cmd += ["--still"]
+        if args.spread_days is not None:
+            cmd += ["--spread-days", str(args.spread_days)]
         for k, v in overrides.items():
             cmd += [f"--{k.replace('_', '-')}", str(v)]
         # The child's stderr passes through: its progress, one line per finished fold.
