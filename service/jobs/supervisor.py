@@ -1,5 +1,6 @@
 """The API process's fit worker under ``helsinki serve``: started with the API, started again
-when it dies (its running job handed back to the queue at once), stopped with the API."""
+when it dies (its running job handed back to the queue at once), stopped with the API (a job
+it was still fitting queued again, the attempt not counted)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,27 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from service.jobs.queue import ReleasedJob, release_jobs_of_dead_worker
+from service.jobs.queue import (
+    ReleasedJob,
+    release_jobs_of_dead_worker,
+    release_jobs_of_stopped_worker,
+)
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.jobs.worker import Fitter
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +55,12 @@ class WorkerProcess:
     handled: bool = False
 
 
-def start_worker_process(settings: Settings, worker_id: str) -> WorkerProcess:
-    """Spawn a fit worker that claims its jobs as ``worker_id``."""
-    from service.jobs.worker import STARTUP_SIGNALS, worker_process_main
+def start_worker_process(
+    settings: Settings, worker_id: str, fitter: Fitter | None = None
+) -> WorkerProcess:
+    """Spawn a fit worker that claims its jobs as ``worker_id`` (and fits with ``fitter``, a
+    module-level function, if given: tests)."""
+    from service.jobs.worker import STARTUP_SIGNALS, fit_with_model, worker_process_main
 
     ctx = multiprocessing.get_context("spawn")
     # The worker stops when this pipe's write end closes: closing never blocks, whatever
@@ -58,7 +69,7 @@ def start_worker_process(settings: Settings, worker_id: str) -> WorkerProcess:
     reader, writer = ctx.Pipe(duplex=False)
     process = ctx.Process(
         target=worker_process_main,
-        args=(settings, reader, worker_id),
+        args=(settings, reader, worker_id, fitter or fit_with_model),
         name="helsinki-worker",
         daemon=False,
     )
@@ -77,13 +88,20 @@ def start_worker_process(settings: Settings, worker_id: str) -> WorkerProcess:
     return WorkerProcess(process, writer, worker_id, time.monotonic())
 
 
-def stop_worker_process(worker: WorkerProcess) -> int | None:
-    """Ask the worker to stop; terminate it after 10 s, kill it 5 s later. Its exit code."""
+#: How long a worker asked to stop may take to finish its fit before it is terminated.
+STOP_GRACE_SECONDS = 10.0
+
+
+def stop_worker_process(
+    worker: WorkerProcess, grace_seconds: float = STOP_GRACE_SECONDS
+) -> int | None:
+    """Ask the worker to stop; terminate it after ``grace_seconds``, kill it 5 s later. Its
+    exit code."""
     process = worker.process
     worker.writer.close()
-    process.join(timeout=10)
+    process.join(timeout=grace_seconds)
     if process.is_alive():
-        # Mid-fit: the caller releases its job (WorkerSupervisor.stop).
+        # Mid-fit: the caller queues its job again (WorkerSupervisor.stop).
         process.terminate()
         process.join(timeout=5)
     if process.is_alive():  # still in native code, where a signal handler cannot run
@@ -119,12 +137,27 @@ class WorkerSupervisor:
     ``worker_restart_max_seconds``, and back to the first once a worker has lived that long.
     A worker that exits with code 0 was asked to stop (its SIGTERM handler or its pipe) and
     is not started again. ``stop`` ends the task before it stops the worker, so a restart can
-    neither follow the stop nor race it.
+    neither follow the stop nor race it; a job the stopped worker left ``running`` is queued
+    again with its attempt given back (``release_jobs_of_stopped_worker``).
+
+    ``start_process`` (how a worker is started), ``sleep`` (how the backoff is waited) and
+    ``stop_grace_seconds`` are the production ones but in tests.
     """
 
-    def __init__(self, settings: Settings, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        *,
+        start_process: Callable[[Settings, str], WorkerProcess] = start_worker_process,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        stop_grace_seconds: float = STOP_GRACE_SECONDS,
+    ) -> None:
         self.settings = settings
         self.session_factory = session_factory
+        self.start_process = start_process
+        self.sleep = sleep
+        self.stop_grace_seconds = stop_grace_seconds
         #: Workers started after one died.
         self.restarts = 0
         self.last_exit_code: int | None = None
@@ -153,7 +186,7 @@ class WorkerSupervisor:
         # Chosen here, not by the worker: the API process must know whose jobs to release.
         self._started += 1
         worker_id = worker_identity(f"{os.getpid()}-worker{self._started}")
-        self.worker = start_worker_process(self.settings, worker_id)
+        self.worker = self.start_process(self.settings, worker_id)
         self.state = "running"
 
     async def _supervise(self) -> None:
@@ -197,7 +230,7 @@ class WorkerSupervisor:
             await self._release_jobs(worker, f"died (exit code {code})")
             worker.handled = True
             while True:
-                await asyncio.sleep(backoff)
+                await self.sleep(backoff)
                 backoff = min(2 * backoff, longest)
                 if self._stopping:
                     return
@@ -208,9 +241,16 @@ class WorkerSupervisor:
                     log.exception("could not start a fit worker process; trying again")
             self.restarts += 1
 
-    async def _release_jobs(self, worker: WorkerProcess, what_happened: str) -> None:
+    async def _release_jobs(
+        self, worker: WorkerProcess, what_happened: str, *, stopped: bool = False
+    ) -> None:
+        """Queue the running jobs of ``worker``, which has exited: ``stopped`` by this process
+        (the attempt given back), or dead (the attempt counted; given up after too many)."""
+
         def release() -> list[ReleasedJob]:
             with self.session_factory() as session:
+                if stopped:
+                    return release_jobs_of_stopped_worker(session, worker.worker_id)
                 return release_jobs_of_dead_worker(
                     session, worker.worker_id, what_happened, self.settings.max_job_attempts
                 )
@@ -226,14 +266,27 @@ class WorkerSupervisor:
             )
             return
         for job in released:
-            if job.status == "queued":
+            if stopped:
+                log.warning(
+                    "fit job %d of worker %s queued again: the worker %s before its fit "
+                    "finished; the attempt is not counted",
+                    job.id,
+                    worker.worker_id,
+                    what_happened,
+                )
+            elif job.status == "queued":
                 log.warning("fit job %d of worker %s queued again", job.id, worker.worker_id)
             else:
                 log.error("fit job %d given up: %d workers died running it", job.id, job.attempts)
 
     async def stop(self) -> None:
-        """Stop supervising, then stop the current worker and release its job if it had to be
-        terminated or killed mid-fit."""
+        """Stop supervising, then stop the current worker; a job it leaves ``running`` (it was
+        terminated or killed mid-fit) is queued again without counting the attempt.
+
+        This process, not the worker, queues it: the worker may be killed before it could
+        write anything, and only this process knows that the stop was asked for and sees
+        the worker gone. A worker found dead before it was asked to stop died by itself: its
+        job counts the attempt, as under supervision."""
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
@@ -241,10 +294,14 @@ class WorkerSupervisor:
                 await self._task
         worker = self.worker
         if worker is not None and not worker.handled:
-            code = await run_in_threadpool(stop_worker_process, worker)
+            asked = worker.process.is_alive()
+            code = await run_in_threadpool(stop_worker_process, worker, self.stop_grace_seconds)
             self.last_exit_code = code
-            if code != 0:
-                await self._release_jobs(worker, f"was ended as the API stopped (exit code {code})")
+            if asked:
+                # Guarded by owner and status: a job whose fit ended before the stop is left.
+                await self._release_jobs(worker, f"was stopped (exit code {code})", stopped=True)
+            elif code != 0:
+                await self._release_jobs(worker, f"died (exit code {code})")
             worker.handled = True
         if self.state != "not_started":
             self.state = "stopped"

@@ -34,7 +34,7 @@ from models.config import ModelConfig, SamplerSettings
 from models.dataset import ForecastData
 from models.forecast_model import ForecastModel, Posterior
 from service.domain.inputs import fit_inputs
-from service.jobs.queue import ClaimedJob, beat, claim_next_job, given_up_error
+from service.jobs.queue import ClaimedJob, beat, claim_next_job
 from service.live import sha256_of
 from service.schemas.jsonable import json_safe
 from service.settings import Settings
@@ -135,8 +135,8 @@ def run_fit_job(
     ``UPDATE`` that writes it, in the transaction that records the fit (it locks the job row
     until the commit). A worker that was only slow (its heartbeat went stale, or the API
     process took it for dead) may have lost the job meanwhile: taken over by another worker
-    (``claim_next_job``), queued again or given up (``release_jobs_of_dead_worker``,
-    ``give_up_on_job``). It then leaves the job alone and discards its result: its fit ends
+    (``claim_next_job``), queued again (``release_jobs_of_dead_worker``) or given up (either
+    of them). It then leaves the job alone and discards its result: its fit ends
     ``failed`` (the reason recorded when the job was taken from it, if any, followed by
     ``result discarded: ...``), nothing is published, and the artifact it wrote is deleted.
     Lost before fitting, it does not fit: the fit is recorded ``failed`` (``not fitted:
@@ -250,21 +250,6 @@ def _how_the_job_was_lost(session: Session, job_id: int) -> str:
     return f"the job was {row.status}"
 
 
-def give_up_on_job(session_factory: sessionmaker[Session], job: ClaimedJob, attempts: int) -> None:
-    """Record ``job`` failed. Its ``attempts``, counted at claim time, include this worker's
-    claim, which fits nothing: each attempt before it ended with its worker stale or dead.
-    No fit of the job is left ``running``: the claim failed the stale worker's, and any
-    recorded since fails with the job, in one transaction."""
-    now = datetime.now(UTC)
-    error = given_up_error(attempts - 1)
-    with session_factory() as session:
-        row = FitJobRepository(session).get_by_id(job.id)
-        assert row is not None
-        row.status, row.finished_at, row.error = "failed", now, error
-        FitRepository(session).fail_running_of_job(job.id, now, error)
-        session.commit()
-
-
 def work_once(
     settings: Settings,
     session_factory: sessionmaker[Session],
@@ -273,24 +258,32 @@ def work_once(
     config: ModelConfig | None = None,
     fitter: Fitter = fit_with_model,
 ) -> FitRow | None:
-    """Claim one job and run it; None when there was nothing to do. The fit row it returns
-    may be ``failed`` without a fit having run: the job was lost (taken over, queued again
-    or given up) between the claim and its first write (``run_fit_job``)."""
+    """Claim one job and run it; None when there was nothing to do. Jobs that have had
+    ``max_job_attempts`` attempts are given up by the claim, which then takes the next job
+    (``claim_next_job``). The fit row it returns may be ``failed`` without a fit having run:
+    the job was lost (taken over, queued again or given up) between the claim and its first
+    write (``run_fit_job``)."""
     with session_factory() as session:
-        job = claim_next_job(session, worker_id, settings.stale_job_seconds)
+        job = claim_next_job(
+            session, worker_id, settings.stale_job_seconds, max_attempts=settings.max_job_attempts
+        )
     if job is None:
-        return None
-    if job.attempts > settings.max_job_attempts:
-        give_up_on_job(session_factory, job, job.attempts)
         return None
     return run_fit_job(settings, session_factory, job, worker_id, config=config, fitter=fitter)
 
 
-def run_worker(settings: Settings, stop: StopSignal, worker_id: str | None = None) -> None:
+def run_worker(
+    settings: Settings,
+    stop: StopSignal,
+    worker_id: str | None = None,
+    *,
+    fitter: Fitter = fit_with_model,
+) -> None:
     """Loop until ``stop`` is set: claim a job, fit, publish; sleep when the queue is empty.
 
     ``worker_id`` is the id its jobs are claimed under (default: a new one); the API process
-    chooses it for the worker it starts, so that it can release their jobs if it dies.
+    chooses it for the worker it starts, so that it can release their jobs if it dies or it
+    stops it. ``fitter`` is the model's fit but in tests.
     """
     for noisy in ("pytensor", "arviz_base", "arviz_stats", "arviz_plots"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -302,7 +295,7 @@ def run_worker(settings: Settings, stop: StopSignal, worker_id: str | None = Non
     try:
         while not stop.is_set():
             try:
-                done = work_once(settings, session_factory, worker_id, config=config)
+                done = work_once(settings, session_factory, worker_id, config=config, fitter=fitter)
             except Exception:
                 log.exception("worker loop error; retrying")
                 done = None
@@ -319,15 +312,19 @@ def run_worker(settings: Settings, stop: StopSignal, worker_id: str | None = Non
 STARTUP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
-def worker_process_main(settings: Settings, parent: Connection, worker_id: str) -> None:
+def worker_process_main(
+    settings: Settings, parent: Connection, worker_id: str, fitter: Fitter = fit_with_model
+) -> None:
     """Entry point of the worker process started by ``helsinki serve``, claiming its jobs as
-    ``worker_id``.
+    ``worker_id`` (and fitting with ``fitter``: the model's fit but in tests).
 
     The API process asks it to stop by closing its end of ``parent``. Ctrl-C reaches the
     whole process group and is left to the API process. A SIGTERM (also sent to the whole
     group, by systemd or a container runtime) asks for the same stop, after the fit in
     progress; a SIGTERM once a stop was asked (the API process's ``terminate``, 10 s after
-    it asked) ends the process at once.
+    it asked) ends the process at once. It records nothing about a stop mid-fit: the API
+    process, which asked for the stop, queues its job again once it has exited, without
+    counting the attempt (``WorkerSupervisor.stop``).
 
     The API process starts it with ``STARTUP_SIGNALS`` blocked
     (``service.jobs.supervisor.start_worker_process``): a Ctrl-C in its first seconds, while
@@ -347,4 +344,4 @@ def worker_process_main(settings: Settings, parent: Connection, worker_id: str) 
     signal.signal(signal.SIGTERM, on_sigterm)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STARTUP_SIGNALS)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    run_worker(settings, stop, worker_id)
+    run_worker(settings, stop, worker_id, fitter=fitter)

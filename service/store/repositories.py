@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.store.tables import (
@@ -384,6 +384,19 @@ class FitJobRepository:
             job_id, worker_id, status="queued", heartbeat_at=None, fit_id=None
         )
 
+    def requeue_giving_back_its_attempt_if_still_running_owned_by(
+        self, job_id: int, worker_id: str
+    ) -> bool:
+        """Queued again with the attempt its claim counted taken back (never below 0)."""
+        return self._update_if_still_running_owned_by(
+            job_id,
+            worker_id,
+            status="queued",
+            heartbeat_at=None,
+            fit_id=None,
+            attempts=case((FitJobRow.attempts > 0, FitJobRow.attempts - 1), else_=0),
+        )
+
     def fail_if_still_running_owned_by(
         self, job_id: int, worker_id: str, now: datetime, error: str
     ) -> bool:
@@ -454,19 +467,41 @@ class FitJobRepository:
             .with_for_update(skip_locked=True)
         )
 
-    def claim_if_still_claimable(
-        self, job_id: int, worker_id: str, now: datetime, stale_before: datetime
+    def claim_if_still_claimable_with_attempts(
+        self, job_id: int, attempts: int, worker_id: str, now: datetime, stale_before: datetime
     ) -> bool:
+        return self._update_if_still_claimable_with_attempts(
+            job_id,
+            attempts,
+            stale_before,
+            status="running",
+            worker_id=worker_id,
+            claimed_at=now,
+            heartbeat_at=now,
+            attempts=FitJobRow.attempts + 1,
+        )
+
+    def fail_if_still_claimable_with_attempts(
+        self, job_id: int, attempts: int, now: datetime, stale_before: datetime, error: str
+    ) -> bool:
+        return self._update_if_still_claimable_with_attempts(
+            job_id, attempts, stale_before, status="failed", finished_at=now, error=error
+        )
+
+    def _update_if_still_claimable_with_attempts(
+        self, job_id: int, attempts: int, stale_before: datetime, /, **values: object
+    ) -> bool:
+        """Whether the job was still claimable with ``attempts`` counted (as the caller read
+        it) and now has ``values`` (``attempts`` among them, hence positional-only): one
+        guarded ``UPDATE``, as in ``_update_if_still_running_owned_by``."""
         result = self.session.execute(
             update(FitJobRow)
-            .where(FitJobRow.id == job_id, self._claimable(stale_before))
-            .values(
-                status="running",
-                worker_id=worker_id,
-                claimed_at=now,
-                heartbeat_at=now,
-                attempts=FitJobRow.attempts + 1,
+            .where(
+                FitJobRow.id == job_id,
+                FitJobRow.attempts == attempts,
+                self._claimable(stale_before),
             )
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         return getattr(result, "rowcount", 0) == 1

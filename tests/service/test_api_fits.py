@@ -30,7 +30,9 @@ def test_latest_before_the_first_fit_names_the_queued_then_the_running_job(clien
     assert f"fit job {first.id} is queued" in detail and "Wait" in detail, detail
 
     with sessions() as session:
-        job = claim_next_job(session, "w", prepared.stale_job_seconds)
+        job = claim_next_job(
+            session, "w", prepared.stale_job_seconds, max_attempts=prepared.max_job_attempts
+        )
         assert job is not None and job.id == first.id
     detail = _detail(client)
     assert f"fit job {first.id} is running (attempt 1" in detail and "Wait" in detail, detail

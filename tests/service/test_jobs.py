@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from models._internal.memory import freeze_long_lived, freezes
 from models.artifacts import load
 from service.app import create_app
+from service.jobs import worker
 from service.jobs.queue import (
     ClaimedJob,
     ReleasedJob,
@@ -22,7 +23,7 @@ from service.jobs.queue import (
     enqueue_refit,
     release_jobs_of_dead_worker,
 )
-from service.jobs.worker import give_up_on_job, run_fit_job, work_once
+from service.jobs.worker import run_fit_job, work_once
 from service.live import LiveForecasts
 from service.store.database import make_engine, make_session_factory
 from service.store.repositories import FitRepository
@@ -68,12 +69,30 @@ def test_a_crashed_fit_is_recorded_and_leaves_the_published_forecast(live_client
 def test_a_job_whose_worker_died_is_picked_up_again(prepared):
     sessions = _sessions(prepared)
     with sessions() as session:
-        job = claim_next_job(session, "dead-worker", prepared.stale_job_seconds)
+        job = claim_next_job(
+            session,
+            "dead-worker",
+            prepared.stale_job_seconds,
+            max_attempts=prepared.max_job_attempts,
+        )
         assert job is not None and job.attempts == 1
         # Nobody else may take it while its heartbeat is fresh.
-        assert claim_next_job(session, "other-worker", prepared.stale_job_seconds) is None
+        assert (
+            claim_next_job(
+                session,
+                "other-worker",
+                prepared.stale_job_seconds,
+                max_attempts=prepared.max_job_attempts,
+            )
+            is None
+        )
         let_the_heartbeat_go_stale(session, job.id, prepared)
-        again = claim_next_job(session, "other-worker", prepared.stale_job_seconds)
+        again = claim_next_job(
+            session,
+            "other-worker",
+            prepared.stale_job_seconds,
+            max_attempts=prepared.max_job_attempts,
+        )
         assert again is not None and again.id == job.id and again.attempts == 2
         row = session.get(FitJobRow, job.id)
         assert row is not None
@@ -91,7 +110,8 @@ def test_a_job_is_given_up_after_too_many_dead_workers(prepared):
     assert work_once(prepared, sessions, "w", fitter=crashing_fitter) is None
     with sessions() as session:
         job = session.scalars(select(FitJobRow)).one()
-        assert job.status == "failed" and "given up" in (job.error or "")
+        assert (job.status, job.attempts) == ("failed", prepared.max_job_attempts)
+        assert job.error == "given up after 3 attempts whose workers died or stopped beating"
 
 
 def test_taking_over_a_stale_job_fails_the_fit_its_worker_left_running(prepared):
@@ -99,7 +119,12 @@ def test_taking_over_a_stale_job_fails_the_fit_its_worker_left_running(prepared)
     job's running fit are left alone, and so is everything while the heartbeat is fresh."""
     sessions = _sessions(prepared)
     with sessions() as session:
-        job = claim_next_job(session, "dead-worker", prepared.stale_job_seconds)
+        job = claim_next_job(
+            session,
+            "dead-worker",
+            prepared.stale_job_seconds,
+            max_attempts=prepared.max_job_attempts,
+        )
         assert job is not None
         alive = FitJobRow(
             status="running", worker_id="alive", attempts=1, heartbeat_at=datetime.now(UTC)
@@ -114,11 +139,24 @@ def test_taking_over_a_stale_job_fails_the_fit_its_worker_left_running(prepared)
             ]
         )
         session.commit()
-        assert claim_next_job(session, "other-worker", prepared.stale_job_seconds) is None
+        assert (
+            claim_next_job(
+                session,
+                "other-worker",
+                prepared.stale_job_seconds,
+                max_attempts=prepared.max_job_attempts,
+            )
+            is None
+        )
         fit = session.get(FitRow, "f-dead")
         assert fit is not None and fit.status == "running"
         let_the_heartbeat_go_stale(session, job.id, prepared)
-        again = claim_next_job(session, "other-worker", prepared.stale_job_seconds)
+        again = claim_next_job(
+            session,
+            "other-worker",
+            prepared.stale_job_seconds,
+            max_attempts=prepared.max_job_attempts,
+        )
         assert again is not None and again.id == job.id and again.attempts == 2
 
     with sessions() as session:
@@ -132,47 +170,176 @@ def test_taking_over_a_stale_job_fails_the_fit_its_worker_left_running(prepared)
         assert fits["f-alive"].status == "running"
 
 
-def test_a_stale_job_given_up_counts_its_dead_attempts_and_leaves_no_fit_running(prepared):
-    """Three workers claim the job, record a fit and stop beating; the fourth claim gives it
-    up after those 3 attempts (its own claim fits nothing)."""
-    assert prepared.max_job_attempts == 3
-    sessions = _sessions(prepared)
+def _a_stale_job_at_its_last_attempt(settings, sessions) -> int:  # type: ignore[no-untyped-def]
+    """The first job, claimed ``max_job_attempts`` times by workers that each recorded a fit
+    and stopped beating: the last one's fit is left ``running``."""
     with sessions() as session:
-        for n in (1, 2, 3):
-            job = claim_next_job(session, f"worker-{n}", prepared.stale_job_seconds)
+        for n in range(1, settings.max_job_attempts + 1):
+            job = claim_next_job(
+                session,
+                f"worker-{n}",
+                settings.stale_job_seconds,
+                max_attempts=settings.max_job_attempts,
+            )
             assert job is not None and job.attempts == n
             session.add(FitRow(id=f"f-{n}", job_id=job.id, status="running", inputs={}))
             session.commit()
-            let_the_heartbeat_go_stale(session, job.id, prepared)
+            let_the_heartbeat_go_stale(session, job.id, settings)
+        return job.id
+
+
+GIVEN_UP_AFTER_3 = "given up after 3 attempts whose workers died or stopped beating"
+
+
+def test_a_stale_job_given_up_counts_its_dead_attempts_and_leaves_no_fit_running(prepared):
+    """Three workers claim the job, record a fit and stop beating; the fourth claim gives it
+    up after those 3 attempts, without counting one of its own (it fits nothing)."""
+    assert prepared.max_job_attempts == 3
+    sessions = _sessions(prepared)
+    _a_stale_job_at_its_last_attempt(prepared, sessions)
     assert work_once(prepared, sessions, "worker-4", fitter=crashing_fitter) is None
     with sessions() as session:
         row = session.scalars(select(FitJobRow)).one()
-        assert (row.status, row.attempts) == ("failed", 4)
-        assert row.error == "given up after 3 attempts whose workers died or stopped beating"
+        assert (row.status, row.attempts, row.error) == ("failed", 3, GIVEN_UP_AFTER_3)
         fits = session.scalars(select(FitRow).order_by(FitRow.id)).all()
         assert [(f.id, f.status) for f in fits] == [(f"f-{n}", "failed") for n in (1, 2, 3)]
-        assert "taken over by worker worker-4" in (fits[2].reason or "")
+        assert "the job was taken over by worker worker-3" in (fits[1].reason or "")
+        # The last fit says what became of the job: given up, not taken over.
+        assert fits[2].reason == (
+            "its worker worker-3 stopped beating (heartbeat stale: older than 30 s); "
+            f"the job was given up: {GIVEN_UP_AFTER_3}"
+        )
 
 
-def test_giving_up_fails_a_fit_recorded_after_the_claim(prepared):
-    """A fit of the job recorded between the claim that takes it over and giving it up (the
-    stale worker was only slow) is failed with the job, not left ``running``."""
+def test_the_claim_gives_a_stale_job_at_its_last_attempt_up_in_one_transaction(prepared):
+    """The worker's claim is the give-up: one commit, after which the job is ``failed`` and
+    no fit of it ``running``; nothing is fitted."""
     sessions = _sessions(prepared)
+    job_id = _a_stale_job_at_its_last_attempt(prepared, sessions)
+    commits: list[bool] = []
+    event.listen(sessions, "after_commit", lambda session: commits.append(True))
+
+    def fitter(config, data, fit_id):  # type: ignore[no-untyped-def]
+        raise AssertionError("a job given up is not fitted")
+
+    assert work_once(prepared, sessions, "worker-4", fitter=fitter) is None
+    assert len(commits) == 1
     with sessions() as session:
-        first = claim_next_job(session, "slow-worker", prepared.stale_job_seconds)
-        assert first is not None
-        let_the_heartbeat_go_stale(session, first.id, prepared)
-        job = claim_next_job(session, "w", prepared.stale_job_seconds)
-        assert job is not None and job.attempts == 2
-        session.add(FitRow(id="f-late", job_id=job.id, status="running", inputs={}))
+        row = session.get(FitJobRow, job_id)
+        assert row is not None and row.finished_at is not None
+        assert (row.status, row.attempts, row.error) == ("failed", 3, GIVEN_UP_AFTER_3)
+        running = session.scalars(select(FitRow).where(FitRow.status == "running")).all()
+        assert running == []
+        dead = session.get(FitRow, "f-3")
+        assert dead is not None and dead.reason == (
+            "its worker worker-3 stopped beating (heartbeat stale: older than 30 s); "
+            f"the job was given up: {GIVEN_UP_AFTER_3}"
+        )
+
+
+class _WorkerDied(BaseException):
+    """The worker process ends here (killed): nothing after this runs."""
+
+
+def test_a_worker_that_dies_right_after_its_claim_never_leaves_a_job_past_its_attempts(
+    prepared, monkeypatch
+):
+    """Each claimant dies the moment its claim returns (before it fits or records anything)
+    and its heartbeat goes stale. The job is claimed ``max_job_attempts`` times, then given
+    up by the next claim: at no point is it ``running`` with more attempts than that, and
+    the later claims count no more attempts either."""
+    sessions = _sessions(prepared)
+    claim = worker.claim_next_job
+
+    def claim_and_die(*args, **kwargs):  # type: ignore[no-untyped-def]
+        claim(*args, **kwargs)
+        raise _WorkerDied
+
+    monkeypatch.setattr(worker, "claim_next_job", claim_and_die)
+    for n in range(1, prepared.max_job_attempts + 3):
+        with pytest.raises(_WorkerDied):
+            work_once(prepared, sessions, f"worker-{n}", fitter=crashing_fitter)
+        with sessions() as session:
+            row = session.scalars(select(FitJobRow)).one()
+            if n <= prepared.max_job_attempts:
+                assert (row.status, row.attempts, row.worker_id) == ("running", n, f"worker-{n}")
+                let_the_heartbeat_go_stale(session, row.id, prepared)
+            else:
+                assert (row.status, row.attempts, row.error) == ("failed", 3, GIVEN_UP_AFTER_3)
+                assert row.worker_id == "worker-3"
+    monkeypatch.undo()
+    assert work_once(prepared, sessions, "worker-last", fitter=crashing_fitter) is None
+
+
+def test_a_job_queued_behind_one_given_up_is_claimed_by_the_same_call(prepared):
+    """The worker does not wait a poll interval: the claim that gives the stale job up goes
+    on to the job queued after it, and runs it."""
+    sessions = _sessions(prepared)
+    stale_id = _a_stale_job_at_its_last_attempt(prepared, sessions)
+    with sessions() as session:
+        queued_id = enqueue_refit(session, "evidence:ev-1", "fred")
         session.commit()
-    give_up_on_job(sessions, job, job.attempts)
+    assert queued_id > stale_id
+    fit = work_once(prepared, sessions, "worker-4", fitter=crashing_fitter)
+    assert fit is not None and fit.job_id == queued_id
     with sessions() as session:
-        row = session.get(FitJobRow, job.id)
-        fit = session.get(FitRow, "f-late")
-        assert row is not None and fit is not None
-        assert row.error == "given up after 1 attempt whose worker died or stopped beating"
-        assert (fit.status, fit.reason) == ("failed", row.error)
+        stale = session.get(FitJobRow, stale_id)
+        queued = session.get(FitJobRow, queued_id)
+        assert stale is not None and queued is not None
+        assert (stale.status, stale.attempts, stale.error) == ("failed", 3, GIVEN_UP_AFTER_3)
+        # Run (the crashing fitter failed it) by the worker whose claim gave the other up.
+        assert (queued.status, queued.attempts, queued.worker_id) == ("failed", 1, "worker-4")
+        assert "sampler exploded" in (queued.error or "")
+
+
+def _race_to_claim(prepared, sessions, racers: int = 8) -> list[int]:  # type: ignore[no-untyped-def]
+    """``racers`` threads call ``claim_next_job`` at once, each as its own worker; the ids
+    they claimed."""
+    import threading
+
+    claimed: list[int] = []
+    barrier = threading.Barrier(racers)
+
+    def claim(n: int) -> None:
+        barrier.wait()
+        with sessions() as session:
+            job = claim_next_job(
+                session,
+                f"racer-{n}",
+                prepared.stale_job_seconds,
+                max_attempts=prepared.max_job_attempts,
+            )
+            if job is not None:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return claimed
+
+
+def test_concurrent_workers_give_a_spent_job_up_once(prepared):
+    """Eight workers race for a stale job at its last attempt and three queued behind it: the
+    job is given up once, with its count, and each queued job is claimed by one worker."""
+    sessions = _sessions(prepared)
+    stale_id = _a_stale_job_at_its_last_attempt(prepared, sessions)
+    with sessions() as session:
+        for i in range(3):
+            session.add(FitJobRow(status="queued", reason=f"extra {i}"))
+        session.commit()
+    claimed = _race_to_claim(prepared, sessions)
+    assert len(claimed) == len(set(claimed)) and 1 <= len(claimed) <= 3
+    assert stale_id not in claimed
+    with sessions() as session:
+        stale = session.get(FitJobRow, stale_id)
+        assert stale is not None
+        assert (stale.status, stale.attempts, stale.error) == ("failed", 3, GIVEN_UP_AFTER_3)
+        running = session.scalars(select(FitJobRow).where(FitJobRow.status == "running")).all()
+        assert sorted(j.id for j in running) == sorted(claimed)
+        assert all(j.attempts == 1 for j in running)
+        assert session.scalars(select(FitRow).where(FitRow.status == "running")).all() == []
 
 
 # --- a slow worker that lost its job: its result is discarded ---------------------------------
@@ -205,14 +372,24 @@ def test_a_worker_whose_job_was_taken_over_while_it_fitted_discards_its_result(
     settings = published.model_copy(update={"heartbeat_seconds": 3600})
     sessions = _sessions(settings)
     with sessions() as session:
-        job = claim_next_job(session, "slow-worker", settings.stale_job_seconds)
+        job = claim_next_job(
+            session,
+            "slow-worker",
+            settings.stale_job_seconds,
+            max_attempts=settings.max_job_attempts,
+        )
         assert job is not None
     taken: list[ClaimedJob] = []
 
     def take_over() -> None:
         with sessions() as session:
             let_the_heartbeat_go_stale(session, job.id, settings)
-            again = claim_next_job(session, "other-worker", settings.stale_job_seconds)
+            again = claim_next_job(
+                session,
+                "other-worker",
+                settings.stale_job_seconds,
+                max_attempts=settings.max_job_attempts,
+            )
             assert again is not None and again.id == job.id
             taken.append(again)
 
@@ -269,7 +446,12 @@ def test_a_worker_whose_job_was_released_while_it_fitted_discards_its_result(
     settings = published.model_copy(update={"heartbeat_seconds": 3600})
     sessions = _sessions(settings)
     with sessions() as session:
-        job = claim_next_job(session, "slow-worker", settings.stale_job_seconds)
+        job = claim_next_job(
+            session,
+            "slow-worker",
+            settings.stale_job_seconds,
+            max_attempts=settings.max_job_attempts,
+        )
         assert job is not None
     status = "failed" if given_up else "queued"
 
@@ -305,15 +487,75 @@ def test_a_worker_whose_job_was_released_while_it_fitted_discards_its_result(
     _the_published_fit_and_the_artifacts_are_as_before(settings, sessions)
 
 
+def test_a_worker_whose_job_was_given_up_while_it_fitted_discards_its_result(
+    published, published_artifact
+):
+    """Worker A, at the job's last attempt, is only slow: its heartbeat goes stale and B's
+    claim gives the job up while A fits. A's fit says the job was given up (B never had it),
+    and A's result is discarded."""
+    settings = published.model_copy(update={"heartbeat_seconds": 3600, "max_job_attempts": 1})
+    sessions = _sessions(settings)
+    with sessions() as session:
+        job = claim_next_job(
+            session,
+            "slow-worker",
+            settings.stale_job_seconds,
+            max_attempts=settings.max_job_attempts,
+        )
+        assert job is not None and job.attempts == 1
+
+    def give_up() -> None:
+        with sessions() as session:
+            let_the_heartbeat_go_stale(session, job.id, settings)
+        assert work_once(settings, sessions, "other-worker", fitter=crashing_fitter) is None
+
+    fitter = _fitter_that_loses_the_job(published_artifact, give_up)
+    fit = run_fit_job(
+        settings, sessions, job, "slow-worker", config=relaxed_config(), fitter=fitter
+    )
+    error = "given up after 1 attempt whose worker died or stopped beating"
+    reason = (
+        "its worker slow-worker stopped beating (heartbeat stale: older than 30 s); the job was "
+        f"given up: {error}; result discarded: the job was given up before worker slow-worker "
+        "finished the fit"
+    )
+    assert (fit.status, fit.reason, fit.published_at, fit.artifact_path) == (
+        "failed",
+        reason,
+        None,
+        None,
+    )
+    with sessions() as session:
+        stored = session.get(FitRow, fit.id)
+        assert stored is not None and (stored.status, stored.reason) == ("failed", reason)
+        row = session.get(FitJobRow, job.id)
+        assert row is not None
+        assert (row.status, row.attempts, row.error) == ("failed", 1, error)
+    _the_published_fit_and_the_artifacts_are_as_before(settings, sessions)
+
+
 def test_a_worker_whose_job_was_taken_over_before_it_fitted_does_not_fit(prepared):
     """Its first write (the fit's id on the job) finds the job lost: no fit runs, the job is
     left to the worker that took it over, and the fit is returned recorded failed."""
     sessions = _sessions(prepared)
     with sessions() as session:
-        job = claim_next_job(session, "slow-worker", prepared.stale_job_seconds)
+        job = claim_next_job(
+            session,
+            "slow-worker",
+            prepared.stale_job_seconds,
+            max_attempts=prepared.max_job_attempts,
+        )
         assert job is not None
         let_the_heartbeat_go_stale(session, job.id, prepared)
-        assert claim_next_job(session, "other-worker", prepared.stale_job_seconds) is not None
+        assert (
+            claim_next_job(
+                session,
+                "other-worker",
+                prepared.stale_job_seconds,
+                max_attempts=prepared.max_job_attempts,
+            )
+            is not None
+        )
     fitted: list[str] = []
 
     def fitter(config, data, fit_id):  # type: ignore[no-untyped-def]
@@ -370,7 +612,9 @@ def test_worker_publishes_a_new_fit_and_the_api_picks_it_up(published, keys):
 def test_posts_during_a_fit_make_one_more_refit(prepared):
     sessions = _sessions(prepared)
     with sessions() as session:
-        running = claim_next_job(session, "w", prepared.stale_job_seconds)
+        running = claim_next_job(
+            session, "w", prepared.stale_job_seconds, max_attempts=prepared.max_job_attempts
+        )
         assert running is not None
         ids = {enqueue_refit(session, f"evidence:ev-{i}", "fred") for i in range(5)}
         session.commit()
@@ -407,28 +651,12 @@ def test_a_corrupt_artifact_is_refused_and_the_current_fit_kept(live_client, pub
 
 def test_concurrent_workers_never_claim_one_job_twice(prepared):
     """SKIP LOCKED on PostgreSQL, the guarded UPDATE on both backends."""
-    import threading
-
     sessions = _sessions(prepared)
     with sessions() as session:
         for i in range(3):
             session.add(FitJobRow(status="queued", reason=f"extra {i}"))
         session.commit()
-    claimed: list[int] = []
-    barrier = threading.Barrier(8)
-
-    def claim(n: int) -> None:
-        barrier.wait()
-        with sessions() as session:
-            job = claim_next_job(session, f"worker-{n}", prepared.stale_job_seconds)
-            if job is not None:
-                claimed.append(job.id)
-
-    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    claimed = _race_to_claim(prepared, sessions)
     assert len(claimed) == len(set(claimed)) and 1 <= len(claimed) <= 4
     with sessions() as session:
         running = session.scalars(select(FitJobRow).where(FitJobRow.status == "running")).all()

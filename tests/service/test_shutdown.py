@@ -69,7 +69,12 @@ def idle_service(tmp_path: Path) -> tuple[dict[str, str], Path]:
     engine = make_engine(settings)
     try:
         with make_session_factory(engine)() as session:
-            assert claim_next_job(session, "a-worker-elsewhere", settings.stale_job_seconds)
+            assert claim_next_job(
+                session,
+                "a-worker-elsewhere",
+                settings.stale_job_seconds,
+                max_attempts=settings.max_job_attempts,
+            )
     finally:
         engine.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELSINKI_")}

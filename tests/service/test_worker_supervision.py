@@ -1,15 +1,19 @@
-"""The API process's fit worker is kept running: a worker that dies is started again, its job
-queued again at once (not after the stale limit), and /readyz and /metrics say so; a Ctrl-C
+"""The API process's fit worker is kept running: a worker that dies is started again after a
+backoff, its job queued again at once (not after the stale limit), and /readyz and /metrics
+say so; a shutdown mid-fit queues the job again without using one of its attempts; a Ctrl-C
 or SIGTERM in the worker's first second does not end it with a traceback.
 
-Real worker processes (spawned as under ``helsinki serve``) on a real SQLite database. No
-test waits for a fit: the worker either idles (its only job is held by another worker id)
-or is killed as soon as it has claimed its job. Waits are hang checks (pytest-timeout),
-never assertions on a time.
+Real worker processes (spawned as under ``helsinki serve``) on a real database. No test
+waits for a fit: the worker either idles (its only job is held by another worker id), fits
+with a fitter that never returns, or is killed as soon as it has claimed its job. The
+backoff is read from fake worker processes and an injected sleep. Waits are hang checks
+(pytest-timeout), never assertions on a time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import signal
 import sys
@@ -22,8 +26,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.app import create_app
-from service.jobs.queue import ReleasedJob, claim_next_job, release_jobs_of_dead_worker
-from service.jobs.supervisor import WorkerSupervisor, start_worker_process, stop_worker_process
+from service.jobs.queue import (
+    ReleasedJob,
+    claim_next_job,
+    release_jobs_of_dead_worker,
+    release_jobs_of_stopped_worker,
+    stopped_by_shutdown_reason,
+)
+from service.jobs.supervisor import (
+    WorkerProcess,
+    WorkerSupervisor,
+    start_worker_process,
+    stop_worker_process,
+)
 from service.settings import Settings
 from service.store.database import make_engine, make_session_factory
 from service.store.tables import FitJobRow, FitRow
@@ -62,7 +77,12 @@ def _the_first_job(settings: Settings) -> FitJobRow:
 def _hold_the_first_job_elsewhere(settings: Settings) -> None:
     """Another worker id holds the queued first fit: the supervised worker idles."""
     with _sessions(settings)() as session:
-        assert claim_next_job(session, "a-worker-elsewhere", settings.stale_job_seconds)
+        assert claim_next_job(
+            session,
+            "a-worker-elsewhere",
+            settings.stale_job_seconds,
+            max_attempts=settings.max_job_attempts,
+        )
 
 
 @pytest.fixture
@@ -148,11 +168,19 @@ def test_the_job_of_a_worker_that_died_is_queued_again_at_once(serving: Settings
         assert 'helsinki_fit_worker_state{state="restarting"} 1.0' in client.get("/metrics").text
         # Claimable now, an hour before its heartbeat would have gone stale.
         with sessions() as session:
-            again = claim_next_job(session, "another-worker", serving.stale_job_seconds)
+            again = claim_next_job(
+                session,
+                "another-worker",
+                serving.stale_job_seconds,
+                max_attempts=serving.max_job_attempts,
+            )
             assert again is not None and again.id == running.id and again.attempts == 2
     # Stopped during the backoff: no worker was started after the dead one.
     assert supervisor.worker is worker and supervisor.restarts == 0
     assert supervisor.state == "stopped"
+    # The death counted its attempt, and the shutdown left the job of another worker alone.
+    job = _the_first_job(serving)
+    assert (job.status, job.worker_id, job.attempts) == ("running", "another-worker", 2)
 
 
 def test_releasing_a_dead_workers_jobs_gives_up_as_the_stale_path_does(prepared: Settings):
@@ -209,7 +237,9 @@ def test_a_released_job_given_up_counts_its_dead_attempts(prepared: Settings) ->
     sessions = _sessions(prepared)
 
     def claim_and_record_a_fit(session: Session, worker_id: str, attempt: int) -> int:
-        job = claim_next_job(session, worker_id, prepared.stale_job_seconds)
+        job = claim_next_job(
+            session, worker_id, prepared.stale_job_seconds, max_attempts=prepared.max_job_attempts
+        )
         assert job is not None and job.attempts == attempt
         session.add(FitRow(id=f"f-{attempt}", job_id=job.id, status="running", inputs={}))
         session.commit()
@@ -233,6 +263,232 @@ def test_a_released_job_given_up_counts_its_dead_attempts(prepared: Settings) ->
         assert row.error == "given up after 3 attempts whose workers died or stopped beating"
         fits = session.scalars(select(FitRow).order_by(FitRow.id)).all()
         assert [(f.id, f.status) for f in fits] == [(f"f-{n}", "failed") for n in (1, 2, 3)]
+
+
+# --- a shutdown mid-fit does not use up an attempt ------------------------------------------
+
+
+def fit_until_stopped(config, data, fit_id):  # type: ignore[no-untyped-def]
+    """A fit that never ends: the worker is still fitting when the service stops it (a
+    module-level function, so that the spawned worker can unpickle it)."""
+    while True:
+        time.sleep(3600)
+
+
+@pytest.mark.timeout(HANG_SECONDS)
+@pytest.mark.parametrize("sigterm_first", [False, True], ids=["stopped", "SIGTERM-then-stopped"])
+def test_a_shutdown_mid_fit_queues_the_job_again_without_using_an_attempt(
+    serving: Settings, sigterm_first: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = _the_first_job(serving)
+    assert before.status == "queued"
+    app = create_app(serving)
+    supervisor: WorkerSupervisor = app.state.worker
+    supervisor.start_process = functools.partial(start_worker_process, fitter=fit_until_stopped)
+    supervisor.stop_grace_seconds = 0.5  # then terminated, as after 10 s under `serve`
+    with TestClient(app):
+        worker = supervisor.worker
+        assert worker is not None and worker.process.pid is not None
+
+        def fitting() -> bool:
+            job = _the_first_job(serving)
+            return job.status == "running" and job.fit_id is not None
+
+        _until(fitting)
+        running = _the_first_job(serving)
+        assert running.worker_id == worker.worker_id
+        assert running.attempts == before.attempts + 1
+        if sigterm_first:  # as a SIGTERM to the whole group reaches the worker first
+            os.kill(worker.process.pid, signal.SIGTERM)
+    # The lifespan's shutdown stopped the worker: terminated mid-fit.
+    assert worker.process.exitcode == -signal.SIGTERM
+    job = _the_first_job(serving)
+    assert (job.status, job.attempts, job.fit_id) == ("queued", before.attempts, None)
+    with _sessions(serving)() as session:
+        fit = session.get(FitRow, running.fit_id)
+        assert fit is not None and fit.status == "failed" and fit.finished_at is not None
+        assert fit.reason == stopped_by_shutdown_reason(worker.worker_id)
+    assert "the attempt is not counted" in caplog.text
+
+
+def test_releasing_a_stopped_workers_jobs_gives_their_attempt_back(prepared: Settings) -> None:
+    """Only the stopped worker's running jobs change, each with its fit: queued again with
+    the attempt of their claim taken back. Its job that finished before the stop, and the
+    job another worker claimed, are left alone."""
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        first = session.scalars(select(FitJobRow)).one()
+        first.status, first.worker_id, first.attempts, first.fit_id = "running", "w", 2, "f-1"
+        done = FitJobRow(status="done", worker_id="w", attempts=1)
+        other = FitJobRow(status="running", worker_id="other", attempts=1)
+        session.add_all([done, other])
+        session.flush()
+        for fit_id, job, status in (
+            ("f-1", first, "running"),
+            ("f-2", done, "published"),
+            ("f-3", other, "running"),
+        ):
+            session.add(FitRow(id=fit_id, job_id=job.id, status=status, inputs={}))
+        session.commit()
+        ids = (first.id, done.id, other.id)
+
+    with sessions() as session:
+        assert release_jobs_of_stopped_worker(session, "w") == [
+            ReleasedJob(id=ids[0], status="queued", attempts=1)
+        ]
+    with sessions() as session:
+        jobs = [session.get(FitJobRow, i) for i in ids]
+        assert [(j.status, j.attempts) for j in jobs if j] == [
+            ("queued", 1),
+            ("done", 1),
+            ("running", 1),
+        ]
+        assert jobs[0] is not None and jobs[0].fit_id is None
+        fits = {f.id: f for f in session.scalars(select(FitRow))}
+        assert [fits[f].status for f in ("f-1", "f-2", "f-3")] == ["failed", "published", "running"]
+        assert fits["f-1"].reason == stopped_by_shutdown_reason("w")
+    with sessions() as session:  # twice is once
+        assert release_jobs_of_stopped_worker(session, "w") == []
+
+
+# --- the supervisor with fake worker processes: the backoff, whose job a stop gives back -----
+
+
+class _FakeProcess:
+    """Stands in for a worker process. ``end(code)`` makes its sentinel ready, as an exit
+    does; asked to stop (joined while alive), it exits at once with ``stops_with``."""
+
+    pid = None
+
+    def __init__(self, stops_with: int = 0) -> None:
+        self.sentinel, self._write = os.pipe()
+        self.exitcode: int | None = None
+        self.stops_with = stops_with
+
+    def end(self, code: int) -> None:
+        self.exitcode = code
+        os.close(self._write)
+
+    def is_alive(self) -> bool:
+        return self.exitcode is None
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.exitcode is None:
+            self.end(self.stops_with)
+
+
+class _FakeWriter:
+    def close(self) -> None:
+        pass
+
+
+def _fake_worker(worker_id: str, stops_with: int = 0) -> WorkerProcess:
+    process: object = _FakeProcess(stops_with)
+    return WorkerProcess(process, _FakeWriter(), worker_id, time.monotonic())  # type: ignore[arg-type]
+
+
+def _backoffs(
+    settings: Settings, lives: list[float], fails_to_start: int = 0
+) -> tuple[list[float], int]:
+    """The backoffs the supervisor waits, and its restarts, when its workers die one after the
+    other, each having lived ``lives[i]`` seconds; the first ``fails_to_start`` starts after
+    a death raise."""
+    waits: list[float] = []
+    failures = [fails_to_start]
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(0)
+
+    def start(settings: Settings, worker_id: str) -> WorkerProcess:
+        if waits and failures[0] > 0:
+            failures[0] -= 1
+            raise OSError("cannot fork")
+        return _fake_worker(worker_id)
+
+    async def scenario() -> int:
+        supervisor = WorkerSupervisor(
+            settings, _sessions(settings), start_process=start, sleep=sleep
+        )
+        supervisor.start()
+        for lived in lives:
+            worker = supervisor.worker
+            assert worker is not None
+            worker.started_at -= lived
+            worker.process.end(-signal.SIGKILL)  # type: ignore[attr-defined]
+            while supervisor.worker is worker:  # pytest-timeout if it is never restarted
+                await asyncio.sleep(0.001)
+        await supervisor.stop()
+        return supervisor.restarts
+
+    restarts = asyncio.run(scenario())
+    return waits, restarts
+
+
+@pytest.fixture
+def backoff(prepared: Settings) -> Settings:
+    return prepared.model_copy(
+        update={"worker_restart_seconds": 1, "worker_restart_max_seconds": 60}
+    )
+
+
+@pytest.mark.timeout(HANG_SECONDS)
+def test_the_restart_backoff_doubles_at_each_death_up_to_the_maximum(backoff: Settings) -> None:
+    waits, restarts = _backoffs(backoff, lives=[0] * 8)
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert restarts == 8
+
+
+@pytest.mark.timeout(HANG_SECONDS)
+def test_a_worker_that_lived_the_maximum_resets_the_restart_backoff(backoff: Settings) -> None:
+    # The fourth lived half the maximum: no reset. The fifth lived the maximum: reset.
+    waits, _ = _backoffs(backoff, lives=[0, 0, 0, 30, 60, 0])
+    assert waits == [1, 2, 4, 8, 1, 2]
+
+
+@pytest.mark.timeout(HANG_SECONDS)
+def test_a_worker_that_could_not_be_started_is_tried_again_after_the_next_backoff(
+    backoff: Settings,
+) -> None:
+    waits, restarts = _backoffs(backoff, lives=[0, 0], fails_to_start=2)
+    assert waits == [1, 2, 4, 8]
+    assert restarts == 2
+
+
+@pytest.mark.timeout(HANG_SECONDS)
+@pytest.mark.parametrize(
+    ("alive_at_the_stop", "attempts", "reason"),
+    [
+        (True, 0, "its worker w-1 was stopped by a shutdown of the service"),
+        (False, 1, "its worker w-1 died (exit code -9)"),
+    ],
+    ids=["stopped", "died-before-the-stop"],
+)
+def test_only_a_worker_that_the_shutdown_stopped_gives_its_attempt_back(
+    prepared: Settings, alive_at_the_stop: bool, attempts: int, reason: str
+) -> None:
+    """A worker still fitting when the service stops it (terminated: -15) has its job queued
+    with the attempt given back; one found already dead (it died by itself just before the
+    shutdown, its death not yet handled) has its attempt counted."""
+    sessions = _sessions(prepared)
+    with sessions() as session:
+        job = claim_next_job(
+            session, "w-1", prepared.stale_job_seconds, max_attempts=prepared.max_job_attempts
+        )
+        assert job is not None and job.attempts == 1
+        session.add(FitRow(id="f-1", job_id=job.id, status="running", inputs={}))
+        session.commit()
+    supervisor = WorkerSupervisor(prepared, sessions)
+    supervisor.worker = _fake_worker("w-1", stops_with=-signal.SIGTERM)
+    if not alive_at_the_stop:
+        supervisor.worker.process.end(-signal.SIGKILL)  # type: ignore[attr-defined]
+    asyncio.run(supervisor.stop())
+    row = _the_first_job(prepared)
+    assert (row.status, row.attempts) == ("queued", attempts)
+    with sessions() as session:
+        fit = session.get(FitRow, "f-1")
+        assert fit is not None and fit.status == "failed"
+        assert (fit.reason or "").startswith(reason)
 
 
 # --- a Ctrl-C or SIGTERM in the worker's first second ----------------------------------------
