@@ -12,7 +12,16 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service.api import evidence, fits, forecasts, health, plots, questions, stream
+from service.api import (
+    elicitations,
+    evidence,
+    fits,
+    forecasts,
+    health,
+    plots,
+    questions,
+    stream,
+)
 from service.bodylimit import BodySizeLimit
 from service.domain.plots import PlotCache
 from service.errors import install_error_handlers
@@ -84,8 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics.registry.register(FitWorkerCollector(app.state.worker))
     app.state.plots = PlotCache()
     install_error_handlers(app)
-    for module in (questions, forecasts, evidence, fits, plots, stream, health):
+    for module in (questions, forecasts, evidence, elicitations, fits, plots, stream, health):
         app.include_router(module.router)
+    app.include_router(evidence.retractions)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

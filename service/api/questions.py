@@ -1,10 +1,11 @@
-"""/v1/questions: list, read, create, edit, resolve, annul, and elicitations on a question."""
+"""/v1/questions: list, read, create, edit, resolve, annul, and elicitations on a question
+(post one, list them newest first)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from service.api.deps import (
@@ -17,10 +18,14 @@ from service.api.deps import (
     SessionDep,
     SettingsDep,
 )
-from service.api.responses import WRITE_PROBLEMS, written
+from service.api.responses import WRITE_PROBLEMS, etagged_content, written
 from service.domain import elicitations, questions
 from service.domain.writes import perform_write
-from service.schemas.elicitations import ElicitationCreate, ElicitationPublic
+from service.schemas.elicitations import (
+    ElicitationCreate,
+    ElicitationPublic,
+    ElicitationRecordsPublic,
+)
 from service.schemas.questions import (
     QuestionAnnul,
     QuestionCreate,
@@ -126,6 +131,24 @@ def annul_question(
             lambda: questions.annul_question(session, who, question_id, body),
         )
     )  # fmt: skip
+
+
+@router.get("/{question_id}/elicitations", response_model=ElicitationRecordsPublic)
+def list_elicitations(
+    question_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: ReaderDep,
+    cursor: Annotated[str | None, Query(description="`next` of the previous page")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+) -> Response:
+    """The question's elicitations newest first (`created_at`, then `id`, descending): what
+    was stated and the fitted distribution; follow `next` for more. If-None-Match: 304."""
+    page = elicitations.list_elicitations_of_question(
+        session, question_id, cursor, limit or settings.page_size
+    )
+    return etagged_content(request, "els", page.model_dump(mode="json"))
 
 
 @router.post("/{question_id}/elicitations", status_code=201, response_model=ElicitationPublic)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
@@ -39,6 +42,18 @@ def etagged(request: Request, body: object, etag: str) -> Response:
     if match and (match.strip() == "*" or etag in [m.strip() for m in match.split(",")]):
         return Response(status_code=304, headers=headers)
     return JSONResponse(body, headers=headers)
+
+
+def content_etag(kind: str, body: object) -> str:
+    """An ETag of a JSON body itself: any change of what it says (a retraction, a new item on
+    a page, another `next`) changes it."""
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return f'"{kind}-{hashlib.sha256(blob).hexdigest()[:32]}"'
+
+
+def etagged_content(request: Request, kind: str, body: object) -> Response:
+    """``etagged`` with the ETag of the body (``content_etag``)."""
+    return etagged(request, body, content_etag(kind, body))
 
 
 def written(result: WriteResponse) -> JSONResponse:

@@ -1,21 +1,31 @@
-"""Elicitations: fit the stated distribution, absorb it instantly, refit if that is unsafe."""
+"""Elicitations: fit the stated distribution, absorb it instantly, refit if that is unsafe;
+read them back (one, or a question's newest first) with the fit stored when they were posted."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.elicitation import fit_probability, fit_quantiles
+from models.elicitation import LogitNormal, fit_probability, fit_quantiles
 from service.domain.forecasts import forecast_public, get_question_or_404
 from service.domain.inputs import forecast_of
 from service.domain.keys import Principal
 from service.domain.questions import require_open
 from service.domain.writes import WriteResult
+from service.errors import InvalidInput, NotFound
 from service.jobs.queue import enqueue_refit
 from service.live import Change, LiveForecasts
-from service.schemas.elicitations import ElicitationCreate, ElicitationPublic
+from service.schemas.elicitations import (
+    ElicitationCreate,
+    ElicitationFittedPublic,
+    ElicitationPublic,
+    ElicitationRecordPublic,
+    ElicitationRecordsPublic,
+)
+from service.schemas.jsonable import json_safe
 from service.store.repositories import ElicitationRepository
 from service.store.tables import ElicitationRow
 
@@ -83,4 +93,68 @@ def create_elicitation(
             refit_job_id=refit_job,
         ),
         posterior=updated,
+    )
+
+
+# --- reading them back -------------------------------------------------------------------
+
+#: What a read's `fitted` always holds (the summary the POST's `fitted` showed).
+FITTED_SUMMARY = ("logit_mean", "logit_sd", "probability", "median", "interval", "interval_prob")
+
+
+def fitted_summary(row: ElicitationRow) -> dict[str, Any]:
+    """The fit stored with the row (``ElicitationFit.to_dict()``, what the POST answered).
+    Should a stored fit lack part of the summary, that part comes from the stored logit-normal
+    parameters by ``LogitNormal.to_dict()``: the formulas the POST's fit used for its mean,
+    median and 90% interval (a quadrature and two quantiles; nothing is fitted again)."""
+    stored: dict[str, Any] = dict(row.fitted or {})
+    if any(stored.get(k) is None for k in FITTED_SUMMARY):
+        computed = LogitNormal(row.logit_mean, row.logit_sd).to_dict()
+        stored.update({k: v for k, v in computed.items() if stored.get(k) is None})
+    return json_safe(stored)  # type: ignore[no-any-return]
+
+
+def elicitation_record_public(row: ElicitationRow) -> ElicitationRecordPublic:
+    return ElicitationRecordPublic(
+        id=row.id,
+        question_id=row.question_id,
+        forecaster_id=row.forecaster_id,
+        probability=row.probability,
+        confidence=row.confidence,
+        quantiles=row.quantiles,
+        fitted=ElicitationFittedPublic.model_validate(fitted_summary(row)),
+        source=row.source,
+        created_at=row.created_at,
+    )
+
+
+def get_elicitation(session: Session, elicitation_id: str) -> ElicitationRecordPublic:
+    row = ElicitationRepository(session).get_by_id(elicitation_id)
+    if row is None:
+        raise NotFound(
+            f"no elicitation {elicitation_id!r}; a question's are listed at "
+            "GET /v1/questions/{id}/elicitations"
+        )
+    return elicitation_record_public(row)
+
+
+def list_elicitations_of_question(
+    session: Session, question_id: str, cursor: str | None, limit: int
+) -> ElicitationRecordsPublic:
+    """Newest first: by ``created_at``, then ``id``, both descending. A cursor is the id of
+    the last elicitation of a page, one of this question's."""
+    get_question_or_404(session, question_id)
+    repo = ElicitationRepository(session)
+    after = None if cursor is None else repo.get_by_id(cursor)
+    if cursor is not None and (after is None or after.question_id != question_id):
+        raise InvalidInput.at(
+            ["query", "cursor"],
+            f"invalid cursor {cursor[:200]!r}: pass the `next` of the previous page of this "
+            "question's elicitations as it was returned, or leave cursor out for the first page",
+        )
+    rows = repo.list_page_of_question_newest_first_after(question_id, after, limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    return ElicitationRecordsPublic(
+        items=[elicitation_record_public(r) for r in page],
+        next=page[-1].id if more and page else None,
     )

@@ -1,4 +1,5 @@
-"""Evidence: store it, update the live posterior instantly, enqueue a (coalesced) refit."""
+"""Evidence: store it, update the live posterior instantly, enqueue a (coalesced) refit;
+read it back (one item, or a page newest recorded first) with its effects and retraction."""
 
 from __future__ import annotations
 
@@ -13,14 +14,19 @@ from service.domain.inputs import evidence_of
 from service.domain.keys import Principal
 from service.domain.questions import require_open
 from service.domain.writes import WriteResult
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, InvalidInput, NotFound
 from service.jobs.queue import enqueue_refit
 from service.live import Change, LiveForecasts
 from service.schemas.evidence import (
     EvidenceCreate,
+    EvidenceEffectPublic,
+    EvidenceItemPublic,
+    EvidenceItemsPublic,
     EvidencePublic,
     EvidenceRetractionCreate,
     EvidenceRetractionPublic,
+    EvidenceRetractionRecord,
+    RetractionPublic,
 )
 from service.store.repositories import EvidenceRepository
 from service.store.tables import EvidenceEffectRow, EvidenceRetractionRow, EvidenceRow
@@ -88,7 +94,7 @@ def retract_evidence(
     came after the published fit (its instant update is undone); otherwise at the refit."""
     repo = EvidenceRepository(session)
     if repo.get_by_id(evidence_id) is None:
-        raise NotFound(f"no evidence {evidence_id!r}")
+        raise evidence_not_found(evidence_id)
     if repo.get_retraction_of_evidence(evidence_id) is not None:
         raise Conflict(f"evidence {evidence_id!r} is retracted already")
     now = datetime.now(UTC)
@@ -127,4 +133,96 @@ def retract_evidence(
         ),
         posterior=updated,
         stale_evidence=set(live.stale_evidence),
+    )
+
+
+# --- reading it back ---------------------------------------------------------------------
+
+
+def evidence_not_found(evidence_id: str) -> NotFound:
+    return NotFound(f"no evidence {evidence_id!r}; list it with GET /v1/evidence")
+
+
+def evidence_item_public(
+    row: EvidenceRow,
+    effects: list[EvidenceEffectRow],
+    retraction: EvidenceRetractionRow | None,
+) -> EvidenceItemPublic:
+    return EvidenceItemPublic(
+        id=row.id,
+        title=row.title,
+        observed_at=row.observed_at,
+        source_url=row.source_url,
+        reliability=row.reliability,  # type: ignore[arg-type]
+        effects=[
+            EvidenceEffectPublic(
+                question_id=e.question_id,
+                likelihood_ratio=e.likelihood_ratio,
+                strength=e.strength,  # type: ignore[arg-type]
+            )
+            for e in effects
+        ],
+        created_by=row.created_by,
+        created_at=row.created_at,
+        retraction=None
+        if retraction is None
+        else EvidenceRetractionRecord(
+            id=retraction.id,
+            reason=retraction.reason,
+            created_by=retraction.created_by,
+            created_at=retraction.created_at,
+        ),
+    )
+
+
+def get_retraction(session: Session, retraction_id: str) -> RetractionPublic:
+    row = EvidenceRepository(session).get_retraction_by_id(retraction_id)
+    if row is None:
+        raise NotFound(
+            f"no retraction {retraction_id!r}; an evidence item's retraction is in "
+            "GET /v1/evidence/{id}"
+        )
+    return RetractionPublic(
+        id=row.id,
+        evidence_id=row.evidence_id,
+        reason=row.reason,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+def get_evidence_item(session: Session, evidence_id: str) -> EvidenceItemPublic:
+    repo = EvidenceRepository(session)
+    row = repo.get_by_id(evidence_id)
+    if row is None:
+        raise evidence_not_found(evidence_id)
+    return evidence_item_public(
+        row, list(repo.list_effects_of_evidence(row.id)), repo.get_retraction_of_evidence(row.id)
+    )
+
+
+def list_evidence(
+    session: Session, question_id: str | None, cursor: str | None, limit: int
+) -> EvidenceItemsPublic:
+    """Newest recorded first: by ``created_at``, then ``id``, both descending. A cursor is the
+    id of the last item of a page (evidence is never deleted); effects and retractions are
+    read for the whole page at once."""
+    if question_id is not None:
+        get_question_or_404(session, question_id)
+    repo = EvidenceRepository(session)
+    after = None if cursor is None else repo.get_by_id(cursor)
+    if cursor is not None and after is None:
+        raise InvalidInput.at(
+            ["query", "cursor"],
+            f"invalid cursor {cursor[:200]!r}: pass the `next` of the previous page as it "
+            "was returned, or leave cursor out for the first page",
+        )
+    rows = repo.list_page_newest_recorded_first_after(after, limit + 1, question_id)
+    page, more = rows[:limit], len(rows) > limit
+    ids = [r.id for r in page]
+    effects = repo.list_effects_of_evidence_ids(ids)
+    retractions = repo.get_retractions_of_evidence_ids(ids)
+    return EvidenceItemsPublic(
+        items=[evidence_item_public(r, effects[r.id], retractions.get(r.id)) for r in page],
+        next=page[-1].id if more and page else None,
     )

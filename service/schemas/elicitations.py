@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -62,3 +63,42 @@ class ElicitationPublic(BaseModel):
     forecast: ForecastPublic | None
     needs_refit: bool
     refit_job_id: int | None
+
+
+# --- reading elicitations back -----------------------------------------------------------
+
+
+class ElicitationFittedPublic(BaseModel):
+    """The fitted distribution of P as the POST's `fitted` showed it: the logit-normal's mean,
+    median and 90% interval, and (when stored) the rest of the fit: `stated`,
+    `fitted_logitnormal`, `beta_a`, `beta_b`, `fitted_beta`, `error_logitnormal`, ..."""
+
+    model_config = ConfigDict(extra="allow")
+
+    logit_mean: float
+    logit_sd: float
+    probability: float = Field(description="mean of P under the fitted logit-normal")
+    median: float
+    interval: tuple[float, float]
+    interval_prob: float
+
+
+class ElicitationRecordPublic(BaseModel):
+    id: str
+    question_id: str
+    forecaster_id: str
+    probability: float | None = Field(description="the stated probability (null for quantiles)")
+    confidence: float | None = Field(description="the stated confidence, if any")
+    quantiles: dict[str, float] | None = Field(
+        description="the stated quantiles, level -> value (null for a probability)"
+    )
+    fitted: ElicitationFittedPublic
+    source: str = Field(description="`api`, or `catalog:...` for the priors catalog's")
+    created_at: datetime
+
+
+class ElicitationRecordsPublic(BaseModel):
+    items: list[ElicitationRecordPublic] = Field(
+        description="newest first (created_at, then id, both descending)"
+    )
+    next: str | None = Field(description="cursor of the next page, null on the last")

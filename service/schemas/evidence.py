@@ -119,3 +119,51 @@ class EvidenceRetractionPublic(BaseModel):
     evidence_id: str
     forecasts: list[ForecastPublic]
     refit_job_id: int | None
+
+
+# --- reading evidence back ---------------------------------------------------------------
+
+
+class EvidenceEffectPublic(BaseModel):
+    question_id: str
+    likelihood_ratio: float = Field(
+        description="P(evidence | yes) / P(evidence | no): as posted, or the verbal strength's"
+    )
+    strength: Strength | None = Field(
+        None, description="the verbal strength, when the effect was posted as one"
+    )
+
+
+class EvidenceRetractionRecord(BaseModel):
+    id: str
+    reason: str
+    created_by: str
+    created_at: datetime
+
+
+class RetractionPublic(EvidenceRetractionRecord):
+    """A retraction read by its own id (a forecast's cause names it): which evidence it
+    withdrew, why, by whom and when."""
+
+    evidence_id: str
+
+
+class EvidenceItemPublic(BaseModel):
+    id: str
+    title: str
+    observed_at: datetime
+    source_url: str | None
+    reliability: Reliability
+    effects: list[EvidenceEffectPublic] = Field(description="one per question it bears on")
+    created_by: str
+    created_at: datetime = Field(description="when it was recorded")
+    retraction: EvidenceRetractionRecord | None = Field(
+        description="its retraction; null while it is in force"
+    )
+
+
+class EvidenceItemsPublic(BaseModel):
+    items: list[EvidenceItemPublic] = Field(
+        description="newest recorded first (created_at, then id, both descending)"
+    )
+    next: str | None = Field(description="cursor of the next page, null on the last")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.store.tables import (
@@ -105,6 +105,26 @@ class ElicitationRepository:
             .order_by(ElicitationRow.created_at, ElicitationRow.id)
         ).all()
 
+    def list_page_of_question_newest_first_after(
+        self, question_id: str, after: ElicitationRow | None, limit: int
+    ) -> Sequence[ElicitationRow]:
+        """Newest first by (created_at, id), the page after ``after`` (a row of the previous
+        page, its last); index ix_elicitations_question_id_created_at_id."""
+        stmt = select(ElicitationRow).where(ElicitationRow.question_id == question_id)
+        if after is not None:
+            stmt = stmt.where(
+                or_(
+                    ElicitationRow.created_at < after.created_at,
+                    and_(
+                        ElicitationRow.created_at == after.created_at,
+                        ElicitationRow.id < after.id,
+                    ),
+                )
+            )
+        return self.session.scalars(
+            stmt.order_by(ElicitationRow.created_at.desc(), ElicitationRow.id.desc()).limit(limit)
+        ).all()
+
 
 class EvidenceRepository:
     def __init__(self, session: Session) -> None:
@@ -160,6 +180,58 @@ class EvidenceRepository:
 
     def get_retraction_by_id(self, retraction_id: str) -> EvidenceRetractionRow | None:
         return self.session.get(EvidenceRetractionRow, retraction_id)
+
+    def list_page_newest_recorded_first_after(
+        self, after: EvidenceRow | None, limit: int, question_id: str | None = None
+    ) -> Sequence[EvidenceRow]:
+        """Newest recorded first by (created_at, id), the page after ``after`` (the last row
+        of the previous page); only those with an effect on ``question_id`` when given.
+        Index ix_evidence_created_at_id."""
+        stmt = select(EvidenceRow)
+        if question_id is not None:
+            stmt = stmt.where(
+                EvidenceRow.id.in_(
+                    select(EvidenceEffectRow.evidence_id).where(
+                        EvidenceEffectRow.question_id == question_id
+                    )
+                )
+            )
+        if after is not None:
+            stmt = stmt.where(
+                or_(
+                    EvidenceRow.created_at < after.created_at,
+                    and_(EvidenceRow.created_at == after.created_at, EvidenceRow.id < after.id),
+                )
+            )
+        return self.session.scalars(
+            stmt.order_by(EvidenceRow.created_at.desc(), EvidenceRow.id.desc()).limit(limit)
+        ).all()
+
+    def list_effects_of_evidence_ids(
+        self, evidence_ids: Sequence[str]
+    ) -> dict[str, list[EvidenceEffectRow]]:
+        """The effects of every evidence item in ``evidence_ids``, in posting order, in one query."""
+        out: dict[str, list[EvidenceEffectRow]] = {i: [] for i in evidence_ids}
+        if not evidence_ids:
+            return out
+        for eff in self.session.scalars(
+            select(EvidenceEffectRow)
+            .where(EvidenceEffectRow.evidence_id.in_(evidence_ids))
+            .order_by(EvidenceEffectRow.id)
+        ):
+            out[eff.evidence_id].append(eff)
+        return out
+
+    def get_retractions_of_evidence_ids(
+        self, evidence_ids: Sequence[str]
+    ) -> dict[str, EvidenceRetractionRow]:
+        """The retraction of each retracted item in ``evidence_ids``, in one query."""
+        if not evidence_ids:
+            return {}
+        rows = self.session.scalars(
+            select(EvidenceRetractionRow).where(EvidenceRetractionRow.evidence_id.in_(evidence_ids))
+        ).all()
+        return {r.evidence_id: r for r in rows}
 
     def list_with_effect_on_question_and_retraction_newest_observed_first(
         self, question_id: str

@@ -101,6 +101,11 @@ class ElicitationRow(Base):
     source: Mapped[str] = mapped_column(String(40))
     created_by: Mapped[str] = mapped_column(String(200))
 
+    #: A question's elicitations newest first (GET /v1/questions/{id}/elicitations).
+    __table_args__ = (
+        Index("ix_elicitations_question_id_created_at_id", "question_id", "created_at", "id"),
+    )
+
 
 class EvidenceRow(Base):
     __tablename__ = "evidence"
@@ -111,6 +116,9 @@ class EvidenceRow(Base):
     reliability: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
+
+    #: Evidence newest recorded first (GET /v1/evidence).
+    __table_args__ = (Index("ix_evidence_created_at_id", "created_at", "id"),)
 
 
 class EvidenceEffectRow(Base):
