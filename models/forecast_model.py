@@ -956,6 +956,10 @@ class QuestionForecast:
     #: Posterior probability that the question is contentious: its forecasters disagree
     #: far beyond their usual noise (docs/model.md). 0 where it cannot be.
     contentious: float = 0.0
+    #: The time (UTC) of the newest forecast on the question in the posterior's data: where
+    #: the question is read (``T_q``, docs/model.md, "Questions that move"); evidence observed
+    #: later is applied on top. ``None``: no forecast on it (the prior and evidence alone).
+    as_of: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -966,6 +970,7 @@ class QuestionForecast:
             "median": self.median,
             "contentious": self.contentious,
             "at": None if self.at is None else self.at.isoformat(),
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
         }
 
 
@@ -1031,6 +1036,17 @@ class Posterior:
         """Each question's column in the draws (``question_ids`` never change)."""
         return {q: i for i, q in enumerate(self.question_ids)}
 
+    @functools.cached_property
+    def _newest_forecasts(self) -> dict[str, datetime]:
+        """Each question's newest forecast time (UTC) in ``data``; questions without one are
+        absent. Instant updates return a new Posterior (new data), whose cache starts empty."""
+        newest: dict[str, datetime] = {}
+        for f in self.data.forecasts:
+            t = as_utc(f.created_at)
+            if f.question_id not in newest or t > newest[f.question_id]:
+                newest[f.question_id] = t
+        return newest
+
     def _group_of(self, j: int) -> int:
         """The column of question ``j``'s group in the group-level draws."""
         return self.group_ids.index(self.data.questions[j].group)
@@ -1067,12 +1083,19 @@ class Posterior:
     ) -> list[QuestionForecast]:
         """Posterior mean probability and central interval of each question at ``at``.
 
+        Each forecast's ``as_of`` is the time of the newest forecast on its question in the
+        data: the question is read where it stood then (docs/model.md, "Questions that
+        move"), with evidence observed later applied on top.
+
         Parameters
         ----------
         question_ids : sequence of str, optional
             Default: every question of the fit.
         at : datetime, optional
-            Default: now, i.e. after all evidence in the data.
+            Default: now, i.e. after all evidence in the data. A past ``at`` is the current
+            posterior with only the evidence observed up to ``at``: forecasts made after
+            ``at`` still count, and ``as_of`` is still the newest forecast in the data (it
+            can be later than ``at``); nothing is smoothed back to ``at``.
         interval_prob : float
             Mass of the central interval.
 
@@ -1085,6 +1108,7 @@ class Posterior:
         wts = self.weights
         contentious = wts @ self.draws["contentious"][:, self._question_index(qids)]
         lo_q, hi_q = (1 - interval_prob) / 2, 1 - (1 - interval_prob) / 2
+        newest = self._newest_forecasts
         out = []
         for j, q in enumerate(qids):
             col = p[:, j]
@@ -1098,6 +1122,7 @@ class Posterior:
                     at=None if at is None else as_utc(at),
                     median=float(med),
                     contentious=float(np.clip(contentious[j], 0.0, 1.0)),
+                    as_of=newest.get(q),
                 )
             )
         return out

@@ -197,6 +197,7 @@ class LiveForecasts:
                     fit_id=posterior.fit_id,
                     khat=posterior.khat,
                     computed_at=now,
+                    as_of=f.as_of,
                     cause_type=c.cause_type,
                     cause_id=c.cause_id,
                 )

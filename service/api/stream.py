@@ -30,6 +30,7 @@ def _event(row: ForecastHistoryRow) -> str:
         "tier": row.tier,
         "fit_id": row.fit_id,
         "computed_at": utc_text(row.computed_at),
+        "as_of": None if row.as_of is None else utc_text(row.as_of),
         "cause": {"type": row.cause_type, "id": row.cause_id},
     }
     return f"id: {row.id}\nevent: forecast\ndata: {json.dumps(data)}\n\n"

@@ -39,6 +39,7 @@ def forecast_public(row: ForecastHistoryRow) -> ForecastPublic:
         tier=row.tier,  # type: ignore[arg-type]
         fit_id=row.fit_id,
         computed_at=row.computed_at,
+        as_of=row.as_of,
         cause=Cause(type=row.cause_type, id=row.cause_id),  # type: ignore[arg-type]
         khat=_khat(row.khat),
         needs_refit=row.khat is not None and not row.khat <= KHAT_THRESHOLD,
@@ -114,6 +115,7 @@ def get_forecast_at(
         khat=_khat(posterior.khat),
         needs_refit=posterior.needs_refit(),
         at=at,
+        as_of=f.as_of,
     )
     return public, etag
 
@@ -168,6 +170,7 @@ HISTORY_CSV_COLUMNS = (
     "cause_id",
     "khat",
     "needs_refit",
+    "as_of",
 )
 
 
@@ -195,6 +198,7 @@ def history_csv(history: ForecastHistoryPublic) -> str:
                 p.cause.id,
                 "" if p.khat is None else repr(p.khat),
                 str(p.needs_refit).lower(),
+                "" if p.as_of is None else utc_text(p.as_of),
             )
         )
     return out.getvalue()

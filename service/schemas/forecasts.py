@@ -32,6 +32,14 @@ class ForecastPublic(BaseModel):
     khat: float | None = None
     needs_refit: bool = False
     at: datetime | None = Field(None, description="the past time asked for with ?at=")
+    as_of: datetime | None = Field(
+        None,
+        description="the time of the newest forecast on the question that this forecast "
+        "reads: the model serves the question where it stood then, with evidence observed "
+        "later applied on top (docs/model.md, 'Questions that move'). Null when the question "
+        "has no forecast in the posterior (the prior and evidence alone), and on forecasts "
+        "served before it was recorded",
+    )
 
 
 class ForecastHistoryPoint(ForecastPublic):

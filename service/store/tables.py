@@ -193,6 +193,10 @@ class ForecastHistoryRow(Base):
     fit_id: Mapped[str] = mapped_column(String(120))
     khat: Mapped[float | None] = mapped_column(Float, nullable=True)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The newest forecast on the question in the posterior served (where the model reads
+    #: the question); NULL: none (the prior and evidence alone), or served before it was
+    #: recorded.
+    as_of: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: fit | evidence | elicitation | retraction
     cause_type: Mapped[str] = mapped_column(String(20))
     cause_id: Mapped[str] = mapped_column(String(120))

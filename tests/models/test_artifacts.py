@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -10,10 +11,12 @@ import xarray as xr
 
 from models import artifacts
 from models.config import ModelConfig, PublishCriteria
-from models.dataset import Forecast
+from models.dataset import Forecast, Question
 from models.exceptions import DifferentModelError
 from models.forecast_model import ForecastModel
 from models.simulate import EPOCH, realistic_forecasters, simulate
+
+UNASKED = "q-unasked"
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +32,8 @@ def fitted():
     )
     from models.config import SamplerSettings
 
+    # And one question nobody has forecast yet: it rests on the prior.
+    data = data.with_records(questions=(Question(UNASKED, group=data.questions[0].group),))
     sampler = SamplerSettings(chains=2, tune=300, draws=300, seed=1, retries=0)
     return ForecastModel().fit(data, sampler=sampler)
 
@@ -45,6 +50,33 @@ def test_round_trip_predicts_the_same_numbers(fitted, tmp_path):
     assert back.with_forecast(new).predict()[-1].probability == pytest.approx(
         fitted.with_forecast(new).predict()[-1].probability
     )
+
+
+def test_each_question_is_served_as_of_its_newest_forecast(fitted, tmp_path):
+    newest: dict = {}
+    for f in fitted.data.forecasts:
+        newest[f.question_id] = max(newest.get(f.question_id, f.created_at), f.created_at)
+    served = {f.question_id: f.as_of for f in fitted.predict()}
+    assert served == {q: newest.get(q) for q in fitted.question_ids}
+    assert served[UNASKED] is None and len(newest) == len(served) - 1
+    assert fitted.predict([UNASKED])[0].to_dict()["as_of"] is None
+    # A past time: the current posterior with the evidence up to then, read at the same time.
+    assert {f.question_id: f.as_of for f in fitted.predict(at=EPOCH)} == served
+    back = artifacts.load(artifacts.save(fitted, tmp_path / "fit.nc"))
+    assert {f.question_id: f.as_of for f in back.predict()} == served
+    # A later forecast moves its question's time to its own; an older one does not.
+    q, other = fitted.question_ids[0], fitted.question_ids[1]
+    later = Forecast(q, "f0001", newest[q] + timedelta(days=3), 0.5)
+    upd = fitted.with_forecast(later)
+    assert {f.question_id: f.as_of for f in upd.predict()} == {**served, q: later.created_at}
+    older = Forecast(other, "f0001", newest[other] - timedelta(days=1), 0.5)
+    assert upd.with_forecast(older).predict([other])[0].as_of == newest[other]
+    first = Forecast(UNASKED, "f0002", EPOCH + timedelta(days=400), 0.0)
+    (after,) = fitted.with_forecast(first).predict([UNASKED])
+    assert after.as_of == first.created_at
+    assert after.to_dict()["as_of"] == first.created_at.isoformat()
+    # The posterior updated from is unchanged.
+    assert {f.question_id: f.as_of for f in fitted.predict()} == served
 
 
 def test_saved_file_is_self_describing_netcdf(fitted, tmp_path):

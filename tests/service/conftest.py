@@ -141,6 +141,19 @@ TINY_TITLES = {
 }
 
 
+def catalog_as_of() -> dict[str, str | None]:
+    """Each tiny-catalog question's newest elicitation time as the API writes it (None: no
+    elicitation): the ``as_of`` of its forecasts from a fit of the catalog."""
+    from models.catalog import load_catalog
+    from service.schemas.times import utc_text
+
+    catalog = load_catalog(TINY_PRIORS)
+    newest: dict[str, datetime] = {}
+    for e in catalog.elicitations:
+        newest[e.question_id] = max(newest.get(e.question_id, e.created_at), e.created_at)
+    return {q.id: utc_text(newest[q.id]) if q.id in newest else None for q in catalog.questions}
+
+
 def record_fit(settings, fit_id: str, status: str, **fields) -> None:  # type: ignore[no-untyped-def]
     """Record a fit row as the worker would (``fields`` override the defaults)."""
     from service.store.database import make_engine, make_session_factory

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
+
+from tests.service.conftest import catalog_as_of
 
 Q = "truce-by-2027"
 
@@ -44,6 +49,7 @@ def test_forecast_comes_from_the_published_fit_with_etag_and_304(live_client, pu
         "tier",
         "fit_id",
         "computed_at",
+        "as_of",
         "cause",
     }
     assert f["fit_id"] == "fit-fixture" and f["tier"] == "refit"
@@ -61,6 +67,63 @@ def test_forecast_comes_from_the_published_fit_with_etag_and_304(live_client, pu
     assert other.status_code == 200
     listed = live_client.get("/v1/questions").json()["items"]
     assert {q["id"]: q["forecast"]["probability"] for q in listed}[Q] == f["probability"]
+
+
+def test_every_forecast_served_shows_the_newest_forecast_it_reads_as_of(live_client, keys):
+    """`as_of`: the time of the question's newest forecast (elicitation) in the posterior."""
+    expected = catalog_as_of()
+    assert expected[Q] is not None and None in expected.values()  # one question has none
+    for q, as_of in expected.items():
+        assert live_client.get(f"/v1/questions/{q}/forecast").json()["as_of"] == as_of
+        # A past time is read from the same posterior, so from the same newest forecast.
+        past = live_client.get(f"/v1/questions/{q}/forecast", params={"at": "2026-03-01T00:00:00Z"})
+        assert past.json()["as_of"] == as_of
+    listed = live_client.get("/v1/questions").json()["items"]
+    assert {q["id"]: q["forecast"]["as_of"] for q in listed} == expected
+
+    # A new elicitation moves its question's time to its own; other questions keep theirs.
+    r = live_client.post(
+        f"/v1/questions/{Q}/elicitations",
+        json={"probability": 0.3},
+        headers=keys.auth("forecaster"),
+    )
+    assert r.status_code == 201, r.text
+    created_at = live_client.get(f"/v1/elicitations/{r.json()['id']}").json()["created_at"]
+    assert created_at != expected[Q]
+    assert r.json()["forecast"]["as_of"] == created_at
+    assert live_client.get(f"/v1/questions/{Q}/forecast").json()["as_of"] == created_at
+    listed = live_client.get("/v1/questions").json()["items"]
+    assert {q["id"]: q["forecast"]["as_of"] for q in listed} == {**expected, Q: created_at}
+
+    # Evidence is applied on top: the question is still read at its newest forecast.
+    r = live_client.post(
+        "/v1/evidence",
+        headers=keys.auth("forecaster"),
+        json={
+            "title": "Talks",
+            "observed_at": "2026-06-01T12:00:00Z",
+            "reliability": "official-statement",
+            "effects": [
+                {"question_id": Q, "strength": "strongly-for"},
+                {"question_id": "sanctions-relief-by-2027", "likelihood_ratio": 2.0},
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    got = {f["question_id"]: f["as_of"] for f in r.json()["forecasts"]}
+    assert got == {Q: created_at, "sanctions-relief-by-2027": None}
+    assert live_client.get(f"/v1/questions/{Q}/forecast").json()["as_of"] == created_at
+
+    # The history, in JSON and CSV (a last column: the others keep their places).
+    history = live_client.get(f"/v1/questions/{Q}/forecast/history").json()["items"]
+    assert [h["as_of"] for h in history] == [expected[Q], created_at, created_at]
+    text = live_client.get(f"/v1/questions/{Q}/forecast/history", params={"format": "csv"}).text
+    reader = csv.DictReader(io.StringIO(text))
+    assert reader.fieldnames is not None and reader.fieldnames[-1] == "as_of"
+    assert [row["as_of"] for row in reader] == [expected[Q], created_at, created_at]
+    other = "sanctions-relief-by-2027"
+    text = live_client.get(f"/v1/questions/{other}/forecast/history", params={"format": "csv"}).text
+    assert [row["as_of"] for row in csv.DictReader(io.StringIO(text))] == ["", ""]
 
 
 def test_etag_changes_when_evidence_moves_the_forecast(live_client, keys):

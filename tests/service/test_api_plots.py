@@ -284,6 +284,7 @@ def test_history_downloads_as_csv_with_the_same_numbers_as_json(live_client, key
         )
         # The same text as the JSON: UTC written with Z, not +00:00.
         assert row["computed_at"] == item["computed_at"] and row["computed_at"].endswith("Z")
+        assert row["as_of"] == item["as_of"] and row["as_of"].endswith("Z")
     by_accept = live_client.get(
         f"/v1/questions/{Q}/forecast/history", headers={"Accept": "text/csv"}
     )

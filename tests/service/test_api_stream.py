@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from service.app import create_app
+from tests.service.conftest import catalog_as_of
 
 Q = "truce-by-2027"
 
@@ -90,6 +91,8 @@ def test_stream_delivers_a_change_and_resumes_with_last_event_id(server, keys):
     assert data["computed_at"].endswith("Z") and "+00:00" not in data["computed_at"]
     served = httpx.get(f"{server}/v1/questions/{Q}/forecast/history", timeout=10).json()
     assert data["computed_at"] in {item["computed_at"] for item in served["items"]}
+    # Evidence is applied on top of the question read at its newest forecast (the catalog's).
+    assert data["as_of"] == catalog_as_of()[Q] == served["items"][-1]["as_of"]
 
     second = _post_evidence(server, keys.forecaster, 0.5)
     headers = {"Last-Event-ID": str(event["id"])}

@@ -233,6 +233,9 @@ def test_question_page_shows_forecast_plots_evidence_and_elicitations(live_clien
     assert f"{100 * lo:.1f}–{100 * hi:.1f}%" in html
     assert forecast["fit_id"] in html and forecast["tier"] in html
     assert f'<dd id="current-contentious">{pct(forecast["contentious"])}</dd>' in html
+    created = live_client.get(f"/v1/elicitations/{elicitation['id']}").json()["created_at"]
+    assert forecast["as_of"] == created
+    assert f'as of <time datetime="{created.replace("Z", "+00:00")}">{created[:10]}</time>' in html
     assert f'src="/v1/questions/{Q}/plots/posterior?format=svg"' in html
     assert f'src="/v1/questions/{Q}/plots/history?format=svg"' in html
     assert 'alt="Posterior distribution of P(yes)' in html

@@ -22,6 +22,11 @@
     if (isNaN(d)) return iso;
     return d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
   }
+  function utcDate(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return iso;
+    return d.toISOString().slice(0, 10);
+  }
 
   // --- sortable tables --------------------------------------------------------------------
   function sortTable(table, th, order) {
@@ -164,6 +169,7 @@
     );
     set("current-tier", forecast.tier);
     set("current-computed-at", utcTime(forecast.computed_at));
+    set("current-as-of", forecast.as_of ? "as of " + utcDate(forecast.as_of) : "");
     const cause = document.getElementById("current-cause");
     if (cause) {
       cause.textContent = "";
