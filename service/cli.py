@@ -88,6 +88,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                     "interval": list(f.interval),
                     "interval_prob": f.interval_prob,
                     "contentious": f.contentious,
+                    "as_of": None if f.as_of is None else f.as_of.isoformat(),
                     "rhat": probs[f.question_id][0],
                     "ess_bulk": probs[f.question_id][1],
                 }

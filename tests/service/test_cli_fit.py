@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,15 @@ def test_fit_json_gives_every_catalog_question_a_probability(quick_priors, tmp_p
     assert code == (0 if payload["diagnostics"]["publishable"] else 1)
     assert set(payload) >= {"fit_id", "created_at", "diagnostics", "questions"}
     assert set(payload["diagnostics"]) >= {"max_rhat", "min_ess_bulk", "divergences", "publishable"}
+    catalog = load_catalog(quick_priors)
     ids = [q["id"] for q in payload["questions"]]
-    assert ids == [q.id for q in load_catalog(quick_priors).questions]
+    assert ids == [q.id for q in catalog.questions]
+    newest: dict[str, datetime] = {}
+    for f in catalog.to_forecast_data().forecasts:
+        newest[f.question_id] = max(f.created_at, newest.get(f.question_id, f.created_at))
     for q in payload["questions"]:
+        stated = newest.get(q["id"])
+        assert q["as_of"] == (None if stated is None else stated.isoformat())
         lo, hi = q["interval"]
         assert 0 < lo < q["probability"] < hi < 1
         assert q["interval_prob"] == 0.9 and q["title"]
