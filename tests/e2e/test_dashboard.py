@@ -167,6 +167,8 @@ def test_posting_an_elicitation_through_the_form(
     page.goto(f"/questions/{SUMMIT}")
     before_text = page.locator("#current-probability").inner_text().strip()
     before = shown_probability(page)
+    served = page.request.get(f"/v1/questions/{SUMMIT}/forecast").json()["as_of"]
+    assert page.locator("#current-as-of").inner_text().strip() == f"as of {served[:10]}"
     form = page.locator("#elicitation-form")
     stated = 0.9 if before < 0.5 else 0.1
     form.get_by_label("Probability P(yes)").fill(str(stated))
@@ -179,6 +181,11 @@ def test_posting_an_elicitation_through_the_form(
     assert (after - before) * (stated - before) > 0, "the forecast moves towards the statement"
     result = form.get_by_role("status").inner_text()
     assert "Elicitation recorded" in result and "fitted logit-normal" in result
+    # The question is now read at the new elicitation: the page says so without a reload.
+    posted = page.request.get(f"/v1/questions/{SUMMIT}/elicitations?limit=1").json()
+    now_as_of = page.request.get(f"/v1/questions/{SUMMIT}/forecast").json()["as_of"]
+    assert now_as_of == posted["items"][0]["created_at"]
+    assert page.locator("#current-as-of").inner_text().strip() == f"as of {now_as_of[:10]}"
     screenshot("07-elicitation-posted")
     page.wait_for_selector("table#elicitations tbody tr:has-text('fred')")
 
