@@ -13,9 +13,10 @@ from models.elicitation import LogitNormal, fit_probability, fit_quantiles
 from service.domain.forecasts import forecast_public, get_question_or_404
 from service.domain.inputs import forecast_of
 from service.domain.keys import Principal
+from service.domain.pages import invalid_cursor, page_and_next
 from service.domain.questions import require_open
 from service.domain.writes import WriteResult
-from service.errors import InvalidInput, NotFound
+from service.errors import NotFound
 from service.jobs.queue import enqueue_refit
 from service.live import Change, LiveForecasts
 from service.schemas.elicitations import (
@@ -147,14 +148,10 @@ def list_elicitations_of_question(
     repo = ElicitationRepository(session)
     after = None if cursor is None else repo.get_by_id(cursor)
     if cursor is not None and (after is None or after.question_id != question_id):
-        raise InvalidInput.at(
-            ["query", "cursor"],
-            f"invalid cursor {cursor[:200]!r}: pass the `next` of the previous page of this "
-            "question's elicitations as it was returned, or leave cursor out for the first page",
-        )
-    rows = repo.list_page_of_question_newest_first_after(question_id, after, limit + 1)
-    page, more = rows[:limit], len(rows) > limit
+        raise invalid_cursor(cursor, of=" of this question's elicitations")
+    page, following = page_and_next(
+        repo.list_page_of_question_newest_first_after(question_id, after, limit + 1), limit
+    )
     return ElicitationRecordsPublic(
-        items=[elicitation_record_public(r) for r in page],
-        next=page[-1].id if more and page else None,
+        items=[elicitation_record_public(r) for r in page], next=following
     )

@@ -12,9 +12,10 @@ from models.evidence import likelihood_ratio_from_verbal
 from service.domain.forecasts import forecast_public, get_question_or_404
 from service.domain.inputs import evidence_of
 from service.domain.keys import Principal
+from service.domain.pages import invalid_cursor, page_and_next
 from service.domain.questions import require_open
 from service.domain.writes import WriteResult
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, NotFound
 from service.jobs.queue import enqueue_refit
 from service.live import Change, LiveForecasts
 from service.schemas.evidence import (
@@ -164,14 +165,13 @@ def evidence_item_public(
         ],
         created_by=row.created_by,
         created_at=row.created_at,
-        retraction=None
-        if retraction is None
-        else EvidenceRetractionRecord(
-            id=retraction.id,
-            reason=retraction.reason,
-            created_by=retraction.created_by,
-            created_at=retraction.created_at,
-        ),
+        retraction=None if retraction is None else _retraction_record(retraction),
+    )
+
+
+def _retraction_record(row: EvidenceRetractionRow) -> EvidenceRetractionRecord:
+    return EvidenceRetractionRecord(
+        id=row.id, reason=row.reason, created_by=row.created_by, created_at=row.created_at
     )
 
 
@@ -182,13 +182,7 @@ def get_retraction(session: Session, retraction_id: str) -> RetractionPublic:
             f"no retraction {retraction_id!r}; an evidence item's retraction is in "
             "GET /v1/evidence/{id}"
         )
-    return RetractionPublic(
-        id=row.id,
-        evidence_id=row.evidence_id,
-        reason=row.reason,
-        created_by=row.created_by,
-        created_at=row.created_at,
-    )
+    return RetractionPublic(evidence_id=row.evidence_id, **_retraction_record(row).model_dump())
 
 
 def get_evidence_item(session: Session, evidence_id: str) -> EvidenceItemPublic:
@@ -212,17 +206,14 @@ def list_evidence(
     repo = EvidenceRepository(session)
     after = None if cursor is None else repo.get_by_id(cursor)
     if cursor is not None and after is None:
-        raise InvalidInput.at(
-            ["query", "cursor"],
-            f"invalid cursor {cursor[:200]!r}: pass the `next` of the previous page as it "
-            "was returned, or leave cursor out for the first page",
-        )
-    rows = repo.list_page_newest_recorded_first_after(after, limit + 1, question_id)
-    page, more = rows[:limit], len(rows) > limit
+        raise invalid_cursor(cursor)
+    page, following = page_and_next(
+        repo.list_page_newest_recorded_first_after(after, limit + 1, question_id), limit
+    )
     ids = [r.id for r in page]
     effects = repo.list_effects_of_evidence_ids(ids)
     retractions = repo.get_retractions_of_evidence_ids(ids)
     return EvidenceItemsPublic(
         items=[evidence_item_public(r, effects[r.id], retractions.get(r.id)) for r in page],
-        next=page[-1].id if more and page else None,
+        next=following,
     )

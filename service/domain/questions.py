@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.forecasts import forecast_public, get_question_or_404
 from service.domain.keys import Principal
+from service.domain.pages import invalid_cursor, page_and_next
 from service.domain.writes import WriteResult
 from service.errors import Conflict, InvalidInput
 from service.jobs.queue import enqueue_refit
@@ -49,17 +50,11 @@ def list_questions(session: Session, cursor: str | None, limit: int) -> Question
     # A cursor is the id of the last question of a page (questions are never deleted), so
     # anything else did not come from `next`: say so rather than page from a made-up place.
     if cursor is not None and repo.get_by_id(cursor) is None:
-        raise InvalidInput.at(
-            ["query", "cursor"],
-            f"invalid cursor {cursor[:200]!r}: pass the `next` of the previous page as it "
-            "was returned, or leave cursor out for the first page",
-        )
-    rows = repo.list_page_after_id(cursor, limit + 1)
-    page, more = rows[:limit], len(rows) > limit
+        raise invalid_cursor(cursor)
+    page, following = page_and_next(repo.list_page_after_id(cursor, limit + 1), limit)
     latest = ForecastHistoryRepository(session).get_latest_of_questions([r.id for r in page])
     return QuestionsPublic(
-        items=[question_public(r, latest.get(r.id)) for r in page],
-        next=page[-1].id if more and page else None,
+        items=[question_public(r, latest.get(r.id)) for r in page], next=following
     )
 
 
