@@ -141,17 +141,25 @@ TINY_TITLES = {
 }
 
 
-def catalog_as_of() -> dict[str, str | None]:
-    """Each tiny-catalog question's newest elicitation time as the API writes it (None: no
-    elicitation): the ``as_of`` of its forecasts from a fit of the catalog."""
+def newest_elicitations(priors_dir: Path) -> dict[str, datetime | None]:
+    """Each catalog question's newest elicitation time (None: no elicitation): the ``as_of``
+    of its forecasts from a fit of the catalog."""
     from models.catalog import load_catalog
-    from service.schemas.times import utc_text
 
-    catalog = load_catalog(TINY_PRIORS)
+    catalog = load_catalog(priors_dir)
     newest: dict[str, datetime] = {}
     for e in catalog.elicitations:
         newest[e.question_id] = max(newest.get(e.question_id, e.created_at), e.created_at)
-    return {q.id: utc_text(newest[q.id]) if q.id in newest else None for q in catalog.questions}
+    return {q.id: newest.get(q.id) for q in catalog.questions}
+
+
+def catalog_as_of() -> dict[str, str | None]:
+    """``newest_elicitations`` of the tiny catalog as the API writes the times."""
+    from service.schemas.times import utc_text
+
+    return {
+        q: None if t is None else utc_text(t) for q, t in newest_elicitations(TINY_PRIORS).items()
+    }
 
 
 def record_fit(settings, fit_id: str, status: str, **fields) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 
 from models.catalog import load_catalog
 from service.cli import DEFAULT_PRIORS, main
+from tests.service.conftest import newest_elicitations
 
 
 @pytest.fixture
@@ -33,14 +33,11 @@ def test_fit_json_gives_every_catalog_question_a_probability(quick_priors, tmp_p
     assert code == (0 if payload["diagnostics"]["publishable"] else 1)
     assert set(payload) >= {"fit_id", "created_at", "diagnostics", "questions"}
     assert set(payload["diagnostics"]) >= {"max_rhat", "min_ess_bulk", "divergences", "publishable"}
-    catalog = load_catalog(quick_priors)
     ids = [q["id"] for q in payload["questions"]]
-    assert ids == [q.id for q in catalog.questions]
-    newest: dict[str, datetime] = {}
-    for f in catalog.to_forecast_data().forecasts:
-        newest[f.question_id] = max(f.created_at, newest.get(f.question_id, f.created_at))
+    assert ids == [q.id for q in load_catalog(quick_priors).questions]
+    newest = newest_elicitations(quick_priors)
     for q in payload["questions"]:
-        stated = newest.get(q["id"])
+        stated = newest[q["id"]]
         assert q["as_of"] == (None if stated is None else stated.isoformat())
         lo, hi = q["interval"]
         assert 0 < lo < q["probability"] < hi < 1

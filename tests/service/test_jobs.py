@@ -363,6 +363,15 @@ def _the_published_fit_and_the_artifacts_are_as_before(settings, sessions):  # t
     assert sorted(p.name for p in settings.artifacts_dir.iterdir()) == ["fit-fixture.nc"]
 
 
+def _the_fit_failed_with(sessions, fit, reason: str) -> None:  # type: ignore[no-untyped-def]
+    """``fit`` (as ``run_fit_job`` returned it, and as stored) failed with ``reason`` and was
+    not published."""
+    assert (fit.status, fit.reason, fit.published_at) == ("failed", reason, None)
+    with sessions() as session:
+        stored = session.get(FitRow, fit.id)
+        assert stored is not None and (stored.status, stored.reason) == ("failed", reason)
+
+
 def test_a_worker_whose_job_was_taken_over_while_it_fitted_discards_its_result(
     published, published_artifact
 ):
@@ -403,15 +412,9 @@ def test_a_worker_whose_job_was_taken_over_while_it_fitted_discards_its_result(
         "taken over by worker other-worker; result discarded: the job was taken over by worker "
         "other-worker before worker slow-worker finished the fit"
     )
-    assert (fit.status, fit.reason, fit.published_at, fit.artifact_path) == (
-        "failed",
-        reason,
-        None,
-        None,
-    )
+    _the_fit_failed_with(sessions, fit, reason)
+    assert fit.artifact_path is None
     with sessions() as session:
-        stored = session.get(FitRow, fit.id)
-        assert stored is not None and (stored.status, stored.reason) == ("failed", reason)
         row = session.get(FitJobRow, job.id)
         assert row is not None
         assert (row.status, row.worker_id, row.finished_at, row.error) == (
@@ -474,10 +477,8 @@ def test_a_worker_whose_job_was_released_while_it_fitted_discards_its_result(
         "its worker slow-worker died (exit code -9); result discarded: the job was "
         f"{fate} before worker slow-worker finished the fit"
     )
-    assert (fit.status, fit.reason, fit.published_at) == ("failed", reason, None)
+    _the_fit_failed_with(sessions, fit, reason)
     with sessions() as session:
-        stored = session.get(FitRow, fit.id)
-        assert stored is not None and (stored.status, stored.reason) == ("failed", reason)
         row = session.get(FitJobRow, job.id)
         assert row is not None and row.status == status
         if given_up:
@@ -519,15 +520,9 @@ def test_a_worker_whose_job_was_given_up_while_it_fitted_discards_its_result(
         f"given up: {error}; result discarded: the job was given up before worker slow-worker "
         "finished the fit"
     )
-    assert (fit.status, fit.reason, fit.published_at, fit.artifact_path) == (
-        "failed",
-        reason,
-        None,
-        None,
-    )
+    _the_fit_failed_with(sessions, fit, reason)
+    assert fit.artifact_path is None
     with sessions() as session:
-        stored = session.get(FitRow, fit.id)
-        assert stored is not None and (stored.status, stored.reason) == ("failed", reason)
         row = session.get(FitJobRow, job.id)
         assert row is not None
         assert (row.status, row.attempts, row.error) == ("failed", 1, error)
@@ -568,11 +563,10 @@ def test_a_worker_whose_job_was_taken_over_before_it_fitted_does_not_fit(prepare
         "not fitted: the job was taken over by worker other-worker before worker slow-worker "
         "started the fit"
     )
-    assert (fit.status, fit.reason) == ("failed", reason)
+    _the_fit_failed_with(sessions, fit, reason)
     with sessions() as session:
         stored = session.get(FitRow, fit.id)
-        assert stored is not None and (stored.status, stored.reason) == ("failed", reason)
-        assert stored.finished_at is not None
+        assert stored is not None and stored.finished_at is not None
         row = session.get(FitJobRow, job.id)
         assert row is not None
         assert (row.status, row.worker_id, row.fit_id) == ("running", "other-worker", None)
