@@ -21,6 +21,7 @@ from service.api import (
     plots,
     questions,
     stream,
+    track_record,
 )
 from service.bodylimit import BodySizeLimit
 from service.domain.plots import PlotCache
@@ -93,7 +94,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics.registry.register(FitWorkerCollector(app.state.worker))
     app.state.plots = PlotCache()
     install_error_handlers(app)
-    for module in (questions, forecasts, evidence, elicitations, fits, plots, stream, health):
+    for module in (
+        questions,
+        forecasts,
+        evidence,
+        elicitations,
+        fits,
+        plots,
+        track_record,
+        stream,
+        health,
+    ):
         app.include_router(module.router)
     app.include_router(evidence.retractions)
     app.include_router(pages.router)

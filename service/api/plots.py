@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from service.api.deps import LiveDep, ReaderDep, SessionDep, SettingsDep
 from service.api.responses import PROBLEMS
+from service.api.track_record import GroupQuery, HorizonQuery
 from service.domain import plots
 from service.domain.plots import Format, Image, PlotCache
 
@@ -72,9 +73,24 @@ def get_question_plot(
     return image_response(request, image)
 
 
+@router.get("/v1/plots/calibration", response_class=Response)
+def get_calibration_plot(
+    request: Request,
+    session: SessionDep,
+    cache: PlotCacheDep,
+    fmt: FormatDep,
+    _: ReaderDep,
+    horizon_days: HorizonQuery = 0.0,
+    group: GroupQuery = None,
+) -> Response:
+    """Reliability of the service's track record: each resolved question's last forecast
+    served at least `horizon_days` before it resolved (GET /v1/track-record has the scores)."""
+    return image_response(request, plots.calibration_plot(session, cache, fmt, horizon_days, group))
+
+
 @router.get("/v1/plots/{kind}", response_class=Response)
 def get_plot(
-    kind: Literal["forest", "forecasters", "calibration"],
+    kind: Literal["forest", "forecasters"],
     request: Request,
     session: SessionDep,
     live: LiveDep,
@@ -83,13 +99,11 @@ def get_plot(
     _: ReaderDep,
 ) -> Response:
     """`forest`: open questions' probabilities and intervals, grouped. `forecasters`: their
-    learned bias, extremity and noise. `calibration`: reliability on resolved questions."""
+    learned bias, extremity and noise."""
     if kind == "forest":
         image = plots.forest_plot(session, live, cache, fmt)
-    elif kind == "forecasters":
-        image = plots.forecasters_plot(live, cache, fmt)
     else:
-        image = plots.calibration_plot(session, cache, fmt)
+        image = plots.forecasters_plot(live, cache, fmt)
     return image_response(request, image)
 
 

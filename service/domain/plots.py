@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from models.forecast_model import Diagnostics
 from service.domain.fits import fit_artifact_path, get_fit_or_404
 from service.domain.forecasts import get_question_or_404
+from service.domain.track_record import scored_questions
 from service.errors import Conflict, InvalidInput, NoPublishedFit
 from service.live import LiveForecasts
 from service.settings import Settings
@@ -246,53 +247,51 @@ def forecasters_plot(live: LiveForecasts, cache: PlotCache, fmt: Format) -> Imag
     return cache.image(("forecasters", base.fit_id), fmt, draw)
 
 
-@dataclass(frozen=True)
-class CalibrationPoint:
-    question_id: str
-    probability: float
-    outcome: int
-
-
-def calibration_points(session: Session) -> list[CalibrationPoint]:
-    """Each resolved question's last forecast served before it resolved, and its outcome.
-
-    Only forecasts served before the resolution count: the record the service had when it
-    could still be wrong.
-    """
-    history = ForecastHistoryRepository(session)
-    points = []
-    for q in QuestionRepository(session).list_not_annulled():
-        if q.status != "resolved" or q.outcome is None or q.resolved_at is None:
-            continue
-        row = history.get_latest_of_question_before(q.id, q.resolved_at)
-        if row is not None:
-            points.append(CalibrationPoint(q.id, row.probability, int(q.outcome)))
-    return points
-
-
-def calibration_plot(session: Session, cache: PlotCache, fmt: Format) -> Image:
-    """Reliability diagram of the service's forecasts on resolved questions."""
-    points = calibration_points(session)
-    if not points:
+def calibration_plot(
+    session: Session,
+    cache: PlotCache,
+    fmt: Format,
+    horizon_days: float = 0.0,
+    group: str | None = None,
+) -> Image:
+    """Reliability diagram of the service's track record (``track_record``): each resolved
+    question's last forecast served at least ``horizon_days`` before it resolved."""
+    record = scored_questions(session, horizon_days, group)
+    if not record.items:
         raise Conflict(
-            "no resolved question has a forecast from before its resolution yet, so there is "
-            "no record to calibrate; resolve questions with POST /v1/questions/{id}/resolution"
+            "no resolved question has a forecast served "
+            + (
+                "before it resolved"
+                if horizon_days == 0
+                else f"{horizon_days:g} days or more before it resolved"
+            )
+            + (f" in group {group!r}" if group else "")
+            + " yet, so there is no record to calibrate; resolve questions with "
+            "POST /v1/questions/{id}/resolution"
         )
     key = hashlib.sha256(
-        "|".join(f"{p.question_id}:{p.probability!r}:{p.outcome}" for p in points).encode()
+        "|".join(
+            f"{i.question_id}:{i.forecast.probability!r}:{i.outcome}" for i in record.items
+        ).encode()
     ).hexdigest()[:16]
+    label = (
+        "last forecast before resolution"
+        if horizon_days == 0
+        else (f"last forecast {horizon_days:g}+ days before resolution")
+    )
+    scope = f" in {group}" if group else ""
 
     def draw() -> Any:
         from models.plots import reliability_figure
 
-        probs = np.array([p.probability for p in points])
-        outcomes = np.array([p.outcome for p in points], dtype=float)
+        probs = np.array([i.forecast.probability for i in record.items])
+        outcomes = np.array([i.outcome for i in record.items], dtype=float)
         return reliability_figure(
-            [("Helsinki (last forecast before resolution)", probs, outcomes)],
-            title=f"Calibration on {len(points)} resolved questions",
+            [(f"Helsinki ({label})", probs, outcomes)],
+            title=f"Calibration on {len(record.items)} resolved questions{scope}",
         )
 
-    return cache.image(("calibration", key), fmt, draw)
+    return cache.image(("calibration", key, label, scope), fmt, draw)
 
 
 # -- one fit ----------------------------------------------------------------------------------

@@ -95,6 +95,17 @@ class ElicitationRepository:
             .order_by(ElicitationRow.created_at, ElicitationRow.id)
         ).all()
 
+    def list_of_questions_in_creation_order(
+        self, question_ids: Sequence[str]
+    ) -> Sequence[ElicitationRow]:
+        if not question_ids:
+            return []
+        return self.session.scalars(
+            select(ElicitationRow)
+            .where(ElicitationRow.question_id.in_(question_ids))
+            .order_by(ElicitationRow.created_at, ElicitationRow.id)
+        ).all()
+
     def get_by_id(self, elicitation_id: str) -> ElicitationRow | None:
         return self.session.get(ElicitationRow, elicitation_id)
 

@@ -1,4 +1,5 @@
-"""The dashboard's pages: the question list (/), a question (/questions/{id}), the fits (/fits).
+"""The dashboard's pages: the question list (/), a question (/questions/{id}), the track record
+(/track-record), the fits (/fits).
 
 Server-rendered HTML (Jinja2, autoescaped) that reads through ``views.py``; the forms on the
 question page post JSON to the API with ``fetch`` (``static/dashboard.js``). The pages are
@@ -11,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -20,7 +22,8 @@ from fastapi.templating import Jinja2Templates
 from models.constants import RELIABILITY_CLASSES
 from models.evidence import VERBAL_LIKELIHOOD_RATIOS
 from service.api.deps import SessionDep, SettingsDep
-from service.errors import NotFound
+from service.domain import track_record
+from service.errors import InvalidInput, NotFound
 from service.web import views
 
 HERE = Path(__file__).resolve().parent
@@ -142,3 +145,37 @@ def fits_page(request: Request, session: SessionDep, settings: SettingsDep) -> H
         return _needs_public_reads(request)
     fits = views.latest_fits(session)
     return _page(request, "fits.html", fits=fits, limit=views.FITS_SHOWN, nav="fits")
+
+
+#: The horizons the track record page offers (any other comes from a link and is shown too).
+TRACK_RECORD_HORIZONS = (0, 7, 30, 90)
+
+
+@router.get("/track-record", response_class=HTMLResponse)
+def track_record_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    horizon_days: Annotated[float, Query(ge=0, le=track_record.MAX_HORIZON_DAYS)] = 0.0,
+    group: Annotated[str | None, Query()] = None,
+) -> HTMLResponse:
+    """The service's scores on resolved questions, against the crowd of its elicitations."""
+    if not settings.public_reads:
+        return _needs_public_reads(request)
+    group = group or None
+    try:
+        record = track_record.track_record(session, horizon_days, group)
+    except InvalidInput as exc:
+        return _page(request, "not_found.html", status_code=404, detail=str(exc))
+    query = urlencode({"horizon_days": f"{horizon_days:g}", **({"group": group} if group else {})})
+    horizons = sorted({*TRACK_RECORD_HORIZONS, horizon_days})
+    return _page(
+        request,
+        "track_record.html",
+        record=record,
+        groups=views.groups(session),
+        horizons=[int(h) if float(h).is_integer() else h for h in horizons],
+        json_url=f"/v1/track-record?{query}",
+        plot_url=f"/v1/plots/calibration?format=svg&{query}",
+        nav="track-record",
+    )

@@ -23,6 +23,7 @@ from service.store.repositories import (
     EvidenceRepository,
     FitRepository,
     ForecastHistoryRepository,
+    QuestionRepository,
 )
 from service.store.tables import ElicitationRow, ForecastHistoryRow
 from service.web.sparkline import sparkline_svg
@@ -274,3 +275,8 @@ def question_page(session: Session, question_id: str) -> QuestionPage:
 def latest_fits(session: Session, limit: int = FITS_SHOWN) -> list[FitPublic]:
     """The latest fits by start time, whatever their status."""
     return [fit_public(r) for r in FitRepository(session).list_latest_started(limit)]
+
+
+def groups(session: Session) -> list[str]:
+    """The groups of the questions not annulled, sorted (the track record page's filter)."""
+    return sorted({q.group for q in QuestionRepository(session).list_not_annulled()})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -156,28 +156,6 @@ def test_forest_plot_has_every_open_question(live_client):
     text = _svg_text(live_client.get("/v1/plots/forest?format=svg").content)
     for q in questions:
         assert q["title"][:40] in text
-
-
-def test_calibration_plot_uses_forecasts_served_before_resolution(live_client, keys):
-    resolved_at = datetime.now(UTC).isoformat()
-    r = live_client.post(
-        f"/v1/questions/{Q}/resolution",
-        json={"outcome": True, "resolved_at": resolved_at},
-        headers=keys.auth("admin"),
-    )
-    assert r.status_code == 200, r.text
-    from service.domain.plots import calibration_points
-
-    with live_client.app.state.session_factory() as session:
-        points = calibration_points(session)
-    served = live_client.get(f"/v1/questions/{Q}/forecast").json()["probability"]
-    assert [(p.question_id, p.outcome) for p in points] == [(Q, 1)]
-    assert points[0].probability == pytest.approx(served)
-    png = live_client.get("/v1/plots/calibration")
-    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
-    _png_size(png.content)
-    text = _svg_text(live_client.get("/v1/plots/calibration?format=svg").content)
-    assert "1 resolved question" in text
 
 
 def test_diagnostics_of_a_rejected_fit_and_a_failed_one(live_client, published):

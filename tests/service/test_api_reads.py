@@ -510,6 +510,7 @@ def test_reads_need_a_reader_key_when_public_reads_are_off(prepared, keys):
             "/v1/evidence",
             f"/v1/elicitations/{el}",
             f"/v1/questions/{Q}/elicitations",
+            "/v1/track-record",
         ]
         for path in paths:
             problem = _problem(c.get(path), 401)
@@ -524,8 +525,14 @@ def test_the_reads_are_in_the_openapi_description(client):
         "/v1/evidence/{evidence_id}",
         "/v1/elicitations/{elicitation_id}",
         "/v1/questions/{question_id}/elicitations",
+        "/v1/track-record",
+        "/v1/plots/calibration",
     ):
         assert "get" in paths[path], path
+    params = {
+        p["name"] for p in paths["/v1/track-record"]["get"]["parameters"] if p["in"] == "query"
+    }
+    assert params == {"horizon_days", "group"}
     assert "get" in paths["/v1/evidence"] and "post" in paths["/v1/evidence"]
     ref = paths["/v1/evidence/{evidence_id}"]["get"]["responses"]["200"]["content"][
         "application/json"

@@ -1,0 +1,214 @@
+"""The service's track record: each resolved question scored on the last forecast the service
+served at least ``horizon_days`` before it resolved, against the crowd of its elicitations.
+
+Only forecasts served before the resolution count (the record the service had when it could
+still be wrong), so a resolution posted late does not let later forecasts in: the cut is
+``resolved_at``, the time the outcome became known, not the time it was posted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from models.scoring import (
+    CALIBRATION_BINS,
+    calibration_check,
+    paired_bootstrap,
+    reliability_table,
+    score_all,
+)
+from service.domain.forecasts import forecast_public
+from service.errors import InvalidInput
+from service.schemas.track_record import (
+    AgainstCrowdPublic,
+    CalibrationPublic,
+    CrowdPublic,
+    NotScoredItem,
+    ReliabilityBin,
+    ScoreDifferencePublic,
+    ScoresPublic,
+    TrackRecordItem,
+    TrackRecordPublic,
+)
+from service.store.repositories import (
+    ElicitationRepository,
+    ForecastHistoryRepository,
+    QuestionRepository,
+)
+from service.store.tables import ElicitationRow
+
+#: The longest horizon asked for (ten years).
+MAX_HORIZON_DAYS = 3650.0
+
+
+def _scores(p: np.ndarray, y: np.ndarray) -> ScoresPublic:
+    scores = score_all(p, y)
+    check = calibration_check(p, y)
+    return ScoresPublic(
+        brier=scores["brier"],
+        log_score=scores["log_score"],
+        ece=scores["ece"],
+        sharpness=scores["sharpness"],
+        base_rate=float(y.mean()),
+        calibration=CalibrationPublic(expected_ece=check.expected_ece, p_value=check.p_value),
+    )
+
+
+def _edges(edges: np.ndarray) -> list[float]:
+    """Bin edges as written (0.7, not linspace's 0.7000000000000001)."""
+    return [round(float(e), 12) for e in edges]
+
+
+def _bins(p: np.ndarray, y: np.ndarray) -> list[ReliabilityBin]:
+    if p.size == 0:
+        edges = _edges(np.linspace(0.0, 1.0, CALIBRATION_BINS + 1))
+        return [
+            ReliabilityBin(low=edges[b], high=edges[b + 1], count=0)
+            for b in range(CALIBRATION_BINS)
+        ]
+    table = reliability_table(p, y)
+    edges = _edges(table.edges)
+    return [
+        ReliabilityBin(
+            low=edges[b],
+            high=edges[b + 1],
+            count=int(table.count[b]),
+            mean_forecast=float(table.mean_forecast[b]) if table.count[b] else None,
+            observed_frequency=float(table.observed_frequency[b]) if table.count[b] else None,
+        )
+        for b in range(table.count.size)
+    ]
+
+
+def crowd_before(elicitations: Sequence[ElicitationRow], before: datetime) -> CrowdPublic | None:
+    """The mean log-odds rule over each forecaster's latest elicitation made before ``before``
+    (``elicitations`` in creation order), or None if there is none."""
+    latest: dict[str, float] = {}
+    for e in elicitations:
+        if e.created_at < before:
+            latest[e.forecaster_id] = e.logit_mean
+    if not latest:
+        return None
+    mean = sum(latest.values()) / len(latest)
+    return CrowdPublic(probability=1.0 / (1.0 + math.exp(-mean)), forecasters=len(latest))
+
+
+def _against_crowd(items: list[TrackRecordItem]) -> AgainstCrowdPublic | None:
+    paired = [i for i in items if i.crowd is not None]
+    if not paired:
+        return None
+    service = np.array([i.forecast.probability for i in paired])
+    crowd = np.array([i.crowd.probability for i in paired if i.crowd is not None])
+    y = np.array([i.outcome for i in paired], dtype=float)
+    differences = paired_bootstrap(service, crowd, y)
+    return AgainstCrowdPublic(
+        questions=len(paired),
+        crowd_scores=_scores(crowd, y),
+        service_scores=_scores(service, y),
+        differences=[
+            ScoreDifferencePublic(
+                score=d.score,  # type: ignore[arg-type]
+                difference=d.difference,
+                interval=(d.low, d.high),
+                share_service_better=d.share_a_better,
+            )
+            for d in differences.values()
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class ScoredQuestions:
+    """The resolved questions in scope: those scored, and those not with why."""
+
+    resolved: int
+    items: list[TrackRecordItem]
+    not_scored: list[NotScoredItem]
+
+
+def scored_questions(
+    session: Session, horizon_days: float = 0.0, group: str | None = None
+) -> ScoredQuestions:
+    """Every resolved question (in ``group``, if given) with the last forecast served at least
+    ``horizon_days`` before its ``resolved_at``; questions with no such forecast are listed in
+    ``not_scored`` with the reason."""
+    if not 0.0 <= horizon_days <= MAX_HORIZON_DAYS:
+        raise InvalidInput.at(
+            ["query", "horizon_days"],
+            f"must be between 0 and {MAX_HORIZON_DAYS:g} days, got {horizon_days:g}",
+        )
+    questions = QuestionRepository(session).list_not_annulled()
+    if group is not None and not any(q.group == group for q in questions):
+        known = ", ".join(sorted({q.group for q in questions})) or "none"
+        raise InvalidInput.at(
+            ["query", "group"], f"no question is in group {group!r}; the groups are: {known}"
+        )
+    resolved = [
+        q
+        for q in questions
+        if q.status == "resolved"
+        and q.outcome is not None
+        and q.resolved_at is not None
+        and (group is None or q.group == group)
+    ]
+    history = ForecastHistoryRepository(session)
+    by_question: dict[str, list[ElicitationRow]] = defaultdict(list)
+    for e in ElicitationRepository(session).list_of_questions_in_creation_order(
+        [q.id for q in resolved]
+    ):
+        by_question[e.question_id].append(e)
+    lead = timedelta(days=horizon_days)
+    when = (
+        "before it resolved"
+        if horizon_days == 0
+        else f"{horizon_days:g} days or more before it resolved"
+    )
+    items, not_scored = [], []
+    for q in resolved:
+        assert q.resolved_at is not None and q.outcome is not None
+        row = history.get_latest_of_question_before(q.id, q.resolved_at - lead)
+        if row is None:
+            not_scored.append(NotScoredItem(question_id=q.id, reason=f"no forecast served {when}"))
+            continue
+        items.append(
+            TrackRecordItem(
+                question_id=q.id,
+                title=q.title,
+                group=q.group,
+                outcome=int(q.outcome),
+                resolved_at=q.resolved_at,
+                forecast=forecast_public(row),
+                lead_days=(q.resolved_at - row.computed_at).total_seconds() / 86400.0,
+                crowd=crowd_before(by_question[q.id], row.computed_at),
+            )
+        )
+    return ScoredQuestions(len(resolved), items, not_scored)
+
+
+def track_record(
+    session: Session, horizon_days: float = 0.0, group: str | None = None
+) -> TrackRecordPublic:
+    """``scored_questions`` with their scores, reliability bins and the comparison with the
+    crowd of their elicitations."""
+    scored = scored_questions(session, horizon_days, group)
+    items = scored.items
+    p = np.array([i.forecast.probability for i in items])
+    y = np.array([i.outcome for i in items], dtype=float)
+    return TrackRecordPublic(
+        horizon_days=horizon_days,
+        group=group,
+        resolved=scored.resolved,
+        scored=len(items),
+        scores=_scores(p, y) if items else None,
+        bins=_bins(p, y),
+        against_crowd=_against_crowd(items),
+        items=items,
+        not_scored=scored.not_scored,
+    )
