@@ -597,6 +597,42 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    import json
+
+    from models.exceptions import HelsinkiModelError
+    from service.domain.imports import ImportConflict
+    from service.serving import import_file
+
+    settings = _service_settings(args, quiet=True)
+    try:
+        report = import_file(
+            settings, args.file, prefix=args.prefix, skip_bad=args.skip_bad, dry_run=args.dry_run
+        )
+    except (HelsinkiModelError, ImportConflict) as exc:
+        print(f"helsinki import: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.as_dict()))
+        return 0
+    verb = "would add" if report.dry_run else "added"
+    print(
+        f"{report.source}: {report.rows} forecasts read"
+        + (f", {report.skipped_bad_rows} bad rows skipped" if report.skipped_bad_rows else "")
+        + f"; {report.earlier_forecasts_dropped} earlier forecasts of the same forecaster on "
+        "the same question left out (each forecaster's latest is kept)"
+    )
+    print(
+        f"{verb} {report.questions_added} questions ({report.resolved_added} resolved) and "
+        f"{report.elicitations_added} elicitations by {report.forecasters} forecasters; "
+        f"already there: {report.questions_already_there} questions, "
+        f"{report.elicitations_already_there} elicitations"
+    )
+    if report.refit_job_id is not None:
+        print(f"queued refit job {report.refit_job_id}: the served forecasts learn from it then")
+    return 0
+
+
 def _add_service_commands(sub: Any) -> None:
     serve = sub.add_parser(
         "serve", help="migrate, load the catalog, run the API and the fit worker"
@@ -619,6 +655,19 @@ def _add_service_commands(sub: Any) -> None:
     )
     revoke.add_argument("id", type=int, help="the key's id, from `helsinki keys list`")
     revoke.set_defaults(func=cmd_keys_revoke)
+    imp = sub.add_parser(
+        "import",
+        help="load a forecasts CSV into the service's database (questions, each forecaster's "
+        "latest forecast as an elicitation, outcomes) and queue a refit",
+    )
+    imp.add_argument("file", type=Path, help="forecasts CSV (format: docs/operations.md)")
+    imp.add_argument(
+        "--prefix", default="", help="put before every question id (a slug), e.g. gjp-y1"
+    )
+    imp.add_argument("--skip-bad", action="store_true", help="skip bad rows (counted)")
+    imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+    imp.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    imp.set_defaults(func=cmd_import)
 
 
 def build_parser() -> argparse.ArgumentParser:

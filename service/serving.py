@@ -1,10 +1,11 @@
-"""What ``helsinki serve``, ``helsinki worker`` and ``helsinki keys`` do (the CLI stays thin)."""
+"""What ``helsinki serve``, ``worker``, ``keys`` and ``import`` do (the CLI stays thin)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from service.settings import Settings
@@ -13,6 +14,7 @@ from service.store.database import make_engine, make_session_factory, migrate
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from service.domain.imports import ImportReport
     from service.domain.keys import KeyInfo
 
 log = logging.getLogger(__name__)
@@ -98,3 +100,36 @@ def create_key(settings: Settings, role: str, name: str) -> str:
 
     with _migrated_session(settings) as session:
         return create_api_key(session, settings, role, name)  # type: ignore[arg-type]
+
+
+def import_file(
+    settings: Settings,
+    path: Path,
+    *,
+    prefix: str = "",
+    skip_bad: bool = False,
+    dry_run: bool = False,
+) -> ImportReport:
+    """``helsinki import``: read a forecasts CSV and write it into the prepared database in one
+    transaction (service/domain/imports.py); nothing is written on a bad row (unless
+    ``skip_bad``), a conflict, or ``dry_run``. Raises ``models.exceptions.DataError`` for the
+    file, ``ImportConflict`` for the database."""
+    from models.catalog import load_catalog
+    from models.history import read_forecasts_csv
+    from service.domain.imports import import_forecasts
+
+    table = read_forecasts_csv(path, skip_bad=skip_bad)
+    eps = load_catalog(settings.priors_dir).model_config.probability_eps
+    # A dry run migrates (to read the database) but loads no catalog and queues no fit.
+    migrate(settings) if dry_run else prepare_database(settings)
+    engine = make_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            report = import_forecasts(session, table, eps=eps, prefix=prefix, dry_run=dry_run)
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+            return report
+    finally:
+        engine.dispose()

@@ -129,6 +129,7 @@ class ScoredQuestions:
     """The resolved questions in scope: those scored, and those not with why."""
 
     resolved: int
+    resolved_before_added: int
     items: list[TrackRecordItem]
     not_scored: list[NotScoredItem]
 
@@ -150,7 +151,7 @@ def scored_questions(
         raise InvalidInput.at(
             ["query", "group"], f"no question is in group {group!r}; the groups are: {known}"
         )
-    resolved = [
+    in_scope = [
         q
         for q in questions
         if q.status == "resolved"
@@ -158,6 +159,9 @@ def scored_questions(
         and q.resolved_at is not None
         and (group is None or q.group == group)
     ]
+    # A question that had resolved before it was added (an imported record, a resolution
+    # entered with the question) was never the service's to forecast: not in its record.
+    resolved = [q for q in in_scope if q.resolved_at is not None and q.resolved_at >= q.created_at]
     history = ForecastHistoryRepository(session)
     by_question: dict[str, list[ElicitationRow]] = defaultdict(list)
     for e in ElicitationRepository(session).list_of_questions_in_creation_order(
@@ -189,7 +193,7 @@ def scored_questions(
                 crowd=crowd_before(by_question[q.id], row.computed_at),
             )
         )
-    return ScoredQuestions(len(resolved), items, not_scored)
+    return ScoredQuestions(len(resolved), len(in_scope) - len(resolved), items, not_scored)
 
 
 def track_record(
@@ -205,6 +209,7 @@ def track_record(
         horizon_days=horizon_days,
         group=group,
         resolved=scored.resolved,
+        resolved_before_added=scored.resolved_before_added,
         scored=len(items),
         scores=_scores(p, y) if items else None,
         bins=_bins(p, y),

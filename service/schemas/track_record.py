@@ -85,7 +85,14 @@ class NotScoredItem(BaseModel):
 class TrackRecordPublic(BaseModel):
     horizon_days: float
     group: str | None
-    resolved: int = Field(description="resolved questions (not annulled) in scope")
+    resolved: int = Field(
+        description="resolved questions (not annulled) in scope, that resolved after they were "
+        "added to the service"
+    )
+    resolved_before_added: int = Field(
+        description="resolved questions left out because they had resolved before they were "
+        "added (an imported record): the service never forecast them"
+    )
     scored: int
     scores: ScoresPublic | None = Field(None, description="null when nothing is scored")
     bins: list[ReliabilityBin]

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 RESOLVED_AT = datetime(2026, 6, 1, tzinfo=UTC)
+OPENED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _t(month: int, day: int, hour: int = 0) -> datetime:
@@ -84,7 +85,7 @@ def record(client, keys, prepared):  # type: ignore[no-untyped-def]
     """The six questions created, resolved or annulled through the API, their history and
     elicitations written with past times."""
     from service.store.database import make_engine, make_session_factory
-    from service.store.tables import ElicitationRow, ForecastHistoryRow
+    from service.store.tables import ElicitationRow, ForecastHistoryRow, QuestionRow
 
     admin = keys.auth("admin")
     for qid, (group, outcome) in QUESTIONS.items():
@@ -112,6 +113,9 @@ def record(client, keys, prepared):  # type: ignore[no-untyped-def]
         assert r.status_code == 200, r.text
     engine = make_engine(prepared)
     with make_session_factory(engine)() as session:
+        # Added in January, as on a service that has run since then.
+        for qid in QUESTIONS:
+            session.get(QuestionRow, qid).created_at = OPENED  # type: ignore[union-attr]
         for qid, p, at in HISTORY:
             session.add(
                 ForecastHistoryRow(
@@ -151,7 +155,7 @@ def record(client, keys, prepared):  # type: ignore[no-untyped-def]
 def test_each_question_is_scored_on_its_last_forecast_before_it_resolved(record):
     body = record.get("/v1/track-record").json()
     # The catalog's three questions are open; q-f is annulled; q-e has no forecast in time.
-    assert (body["resolved"], body["scored"]) == (5, 4)
+    assert (body["resolved"], body["resolved_before_added"], body["scored"]) == (5, 0, 4)
     served = {i["question_id"]: (i["forecast"]["probability"], i["outcome"]) for i in body["items"]}
     assert served == {"q-a": (0.2, 0), "q-b": (0.7, 1), "q-c": (0.9, 0), "q-d": (0.4, 1)}
     assert body["not_scored"] == [
@@ -176,6 +180,25 @@ def test_each_question_is_scored_on_its_last_forecast_before_it_resolved(record)
     assert a["forecast"]["computed_at"] == "2026-05-25T12:00:00Z"
     assert a["lead_days"] == pytest.approx(6.5)
     assert (a["group"], a["resolved_at"]) == ("alpha", "2026-06-01T00:00:00Z")
+
+
+def test_a_question_that_had_resolved_before_it_was_added_is_not_in_the_record(record, prepared):
+    """An imported record, or a question entered with its resolution, was never the
+    service's to forecast, even where a forecast was served before the outcome's time."""
+    from service.store.database import make_engine, make_session_factory
+    from service.store.tables import QuestionRow
+
+    engine = make_engine(prepared)
+    with make_session_factory(engine)() as session:
+        row = session.get(QuestionRow, "q-a")
+        assert row is not None
+        row.created_at = RESOLVED_AT + timedelta(days=1)
+        session.commit()
+    engine.dispose()
+    body = record.get("/v1/track-record").json()
+    assert (body["resolved"], body["resolved_before_added"], body["scored"]) == (4, 1, 3)
+    assert "q-a" not in {i["question_id"] for i in body["items"]}
+    assert body["scores"]["brier"] == pytest.approx((0.3**2 + 0.9**2 + 0.6**2) / 3)
 
 
 def test_a_horizon_scores_the_forecasts_served_that_long_before(record):
@@ -255,7 +278,7 @@ def test_the_record_has_an_etag_that_a_new_resolution_changes(record, keys):
     r = record.post(
         "/v1/questions/summit-by-2027/resolution",
         headers=keys.auth("admin"),
-        json={"outcome": 1, "resolved_at": RESOLVED_AT.isoformat()},
+        json={"outcome": 1, "resolved_at": datetime.now(UTC).isoformat()},
     )
     assert r.status_code == 200, r.text
     after = record.get("/v1/track-record", headers={"If-None-Match": etag})
