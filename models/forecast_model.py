@@ -1208,14 +1208,28 @@ class Posterior:
             j = self.forecaster_ids.index(forecaster_id)
             return {k: self.draws[k][:, j] for k in ("alpha", "beta", "sigma")}
         if forecaster_id not in self._new_forecasters:
-            d = self.draws
-            n = self.n_samples
-            self._new_forecasters[forecaster_id] = {
-                "alpha": d["alpha_bar"] * np.exp(d["log_a_sd"] * rng.standard_normal(n)),
-                "beta": d["beta_mu"] + d["beta_sd"] * rng.standard_normal(n),
-                "sigma": np.exp(d["log_sigma_mu"] + d["log_sigma_sd"] * rng.standard_normal(n)),
-            }
+            self._new_forecasters[forecaster_id] = self._newcomer_draws(rng)
         return self._new_forecasters[forecaster_id]
+
+    def _newcomer_draws(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Per-draw alpha, beta, sigma of a forecaster the fit has not seen (the population's)."""
+        d = self.draws
+        n = self.n_samples
+        return {
+            "alpha": d["alpha_bar"] * np.exp(d["log_a_sd"] * rng.standard_normal(n)),
+            "beta": d["beta_mu"] + d["beta_sd"] * rng.standard_normal(n),
+            "sigma": np.exp(d["log_sigma_mu"] + d["log_sigma_sd"] * rng.standard_normal(n)),
+        }
+
+    def newcomer_summary(self, interval_prob: float = INTERVAL_PROB) -> dict[str, Any]:
+        """What the model assumes of a forecaster it has not seen: alpha, beta and sigma drawn
+        from the population (seeded, so the same posterior gives the same summary)."""
+        draws = self._newcomer_draws(np.random.default_rng(0))
+        lo_q, hi_q = (1 - interval_prob) / 2, 1 - (1 - interval_prob) / 2
+        return {
+            name: _weighted_summary(draws[name], self.weights, lo_q, hi_q)
+            for name in ("alpha", "beta", "sigma")
+        }
 
     def _loglik_terms(self, data: ForecastData, question_ids: set[str]) -> np.ndarray:
         """Per-draw log-likelihood of the forecasts and outcomes on ``question_ids``."""

@@ -96,15 +96,19 @@ class ElicitationRepository:
         ).all()
 
     def list_of_questions_in_creation_order(
-        self, question_ids: Sequence[str]
+        self, question_ids: Sequence[str], forecaster_id: str | None = None
     ) -> Sequence[ElicitationRow]:
         if not question_ids:
             return []
+        query = select(ElicitationRow).where(ElicitationRow.question_id.in_(question_ids))
+        if forecaster_id is not None:
+            query = query.where(ElicitationRow.forecaster_id == forecaster_id)
         return self.session.scalars(
-            select(ElicitationRow)
-            .where(ElicitationRow.question_id.in_(question_ids))
-            .order_by(ElicitationRow.created_at, ElicitationRow.id)
+            query.order_by(ElicitationRow.created_at, ElicitationRow.id)
         ).all()
+
+    def list_forecaster_ids(self) -> set[str]:
+        return set(self.session.scalars(select(ElicitationRow.forecaster_id).distinct()))
 
     def get_by_id(self, elicitation_id: str) -> ElicitationRow | None:
         return self.session.get(ElicitationRow, elicitation_id)
