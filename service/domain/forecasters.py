@@ -116,25 +116,31 @@ def _known(session: Session, rows: dict[str, dict[str, Any]]) -> list[str]:
     return sorted(set(rows) | ElicitationRepository(session).list_forecaster_ids())
 
 
-def list_forecasters(
-    session: Session, live: LiveForecasts, cursor: str | None, limit: int
-) -> ForecastersPublic:
+def all_forecasters(session: Session, live: LiveForecasts) -> ForecastersPublic:
+    """Every forecaster (in the published fit, or with an elicitation since), in id order."""
     base = _base(live)
     rows, newcomer = SUMMARIES.of(base)
-    known = _known(session, rows)
-    if cursor is not None and cursor not in known:
-        raise invalid_cursor(cursor)
-    start = 0 if cursor is None else known.index(cursor) + 1
-    page = known[start : start + limit]
-    following = page[-1] if start + limit < len(known) and page else None
     record = records(session)
     return ForecastersPublic(
         fit_id=base.fit_id,
         interval_prob=INTERVAL_PROB,
         newcomer={field: _summary(newcomer[name]) for field, name in PARAMETERS.items()},
-        items=[_forecaster(w, rows, newcomer, record.get(w)) for w in page],
-        next=following,
+        items=[_forecaster(w, rows, newcomer, record.get(w)) for w in _known(session, rows)],
     )
+
+
+def list_forecasters(
+    session: Session, live: LiveForecasts, cursor: str | None, limit: int
+) -> ForecastersPublic:
+    """``all_forecasters`` a page at a time: ``cursor`` is the last id of the previous page."""
+    everyone = all_forecasters(session, live)
+    known = [i.id for i in everyone.items]
+    if cursor is not None and cursor not in known:
+        raise invalid_cursor(cursor)
+    start = 0 if cursor is None else known.index(cursor) + 1
+    page = everyone.items[start : start + limit]
+    following = page[-1].id if start + limit < len(known) and page else None
+    return everyone.model_copy(update={"items": page, "next": following})
 
 
 def get_forecaster(session: Session, live: LiveForecasts, who: str) -> ForecasterPublic:

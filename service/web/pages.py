@@ -1,5 +1,5 @@
 """The dashboard's pages: the question list (/), a question (/questions/{id}), the track record
-(/track-record), the fits (/fits).
+(/track-record), the forecasters (/forecasters), the fits (/fits).
 
 Server-rendered HTML (Jinja2, autoescaped) that reads through ``views.py``; the forms on the
 question page post JSON to the API with ``fetch`` (``static/dashboard.js``). The pages are
@@ -21,9 +21,9 @@ from fastapi.templating import Jinja2Templates
 
 from models.constants import RELIABILITY_CLASSES
 from models.evidence import VERBAL_LIKELIHOOD_RATIOS
-from service.api.deps import SessionDep, SettingsDep
-from service.domain import track_record
-from service.errors import InvalidInput, NotFound
+from service.api.deps import LiveDep, SessionDep, SettingsDep
+from service.domain import forecasters, track_record
+from service.errors import InvalidInput, NoPublishedFit, NotFound
 from service.web import views
 
 HERE = Path(__file__).resolve().parent
@@ -179,3 +179,19 @@ def track_record_page(
         plot_url=f"/v1/plots/calibration?format=svg&{query}",
         nav="track-record",
     )
+
+
+@router.get("/forecasters", response_class=HTMLResponse)
+def forecasters_page(
+    request: Request, session: SessionDep, settings: SettingsDep, live: LiveDep
+) -> HTMLResponse:
+    """Every forecaster as the published fit reads them, with their record."""
+    if not settings.public_reads:
+        return _needs_public_reads(request)
+    try:
+        page = forecasters.all_forecasters(session, live)
+    except NoPublishedFit as exc:
+        return _page(
+            request, "not_found.html", status_code=503, detail=str(exc), heading="No fit yet"
+        )
+    return _page(request, "forecasters.html", page=page, nav="forecasters")

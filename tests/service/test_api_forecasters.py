@@ -21,6 +21,14 @@ def _problem(r: httpx.Response, status: int) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
+def _post_as_fred(client, keys, p: float) -> None:  # type: ignore[no-untyped-def]
+    """An elicitation through the API by the forecaster key's holder, fred."""
+    r = client.post(
+        f"/v1/questions/{Q}/elicitations", headers=keys.auth("forecaster"), json={"probability": p}
+    )
+    assert r.status_code == 201, r.text
+
+
 def _cells(item: dict[str, Any]) -> dict[str, tuple[float, list[float]]]:
     return {
         name: (item[field]["mean"], item[field]["interval"])
@@ -50,12 +58,7 @@ def test_each_forecaster_is_read_as_the_published_fit_has_them(live_client):
 def test_a_newcomer_is_read_as_the_population(live_client, keys):
     """Someone who posted after the fit: the population's values, drawn per posterior draw
     (alpha = alpha_bar * exp(log_a_sd * z), a lognormal whose mean is known in closed form)."""
-    r = live_client.post(
-        f"/v1/questions/{Q}/elicitations",
-        headers=keys.auth("forecaster"),
-        json={"probability": 0.3},
-    )
-    assert r.status_code == 201, r.text
+    _post_as_fred(live_client, keys, 0.3)
     body = live_client.get("/v1/forecasters").json()
     assert [i["id"] for i in body["items"]] == ["fred", "tester"]
     fred = live_client.get("/v1/forecasters/fred").json()
@@ -83,12 +86,7 @@ def test_a_forecasters_record_scores_their_latest_elicitation_before_the_outcome
     from service.store.tables import ElicitationRow
 
     for p in (0.5, 0.3):  # fred's second statement replaces his first
-        r = live_client.post(
-            f"/v1/questions/{Q}/elicitations",
-            headers=keys.auth("forecaster"),
-            json={"probability": p},
-        )
-        assert r.status_code == 201, r.text
+        _post_as_fred(live_client, keys, p)
     r = live_client.post(
         f"/v1/questions/{Q}/resolution",
         json={"outcome": 1, "resolved_at": datetime.now(UTC).isoformat()},
@@ -109,12 +107,7 @@ def test_a_forecasters_record_scores_their_latest_elicitation_before_the_outcome
 
 
 def test_pages_follow_next_and_refuse_a_made_up_cursor(live_client, keys):
-    r = live_client.post(
-        f"/v1/questions/{Q}/elicitations",
-        headers=keys.auth("forecaster"),
-        json={"probability": 0.3},
-    )
-    assert r.status_code == 201, r.text
+    _post_as_fred(live_client, keys, 0.3)
     first = live_client.get("/v1/forecasters", params={"limit": 1}).json()
     assert [i["id"] for i in first["items"]] == ["fred"] and first["next"] == "fred"
     second = live_client.get("/v1/forecasters", params={"limit": 1, "cursor": "fred"}).json()
@@ -124,3 +117,30 @@ def test_pages_follow_next_and_refuse_a_made_up_cursor(live_client, keys):
     etag = live_client.get("/v1/forecasters").headers["ETag"]
     again = live_client.get("/v1/forecasters", headers={"If-None-Match": etag})
     assert again.status_code == 304
+
+
+# --- the dashboard's page --------------------------------------------------------------------
+
+
+def test_the_page_lists_each_forecaster_with_their_reading_and_record(live_client, keys):
+    _post_as_fred(live_client, keys, 0.3)
+    body = live_client.get("/v1/forecasters").json()
+    page = live_client.get("/forecasters")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    tester = next(i for i in body["items"] if i["id"] == "tester")
+    row = html[html.index('id="forecaster-2"') :]
+    row = row[: row.index("</tr>")]
+    alpha = tester["discrimination"]
+    assert "tester" in row and f"{alpha['mean']:.2f}" in row
+    assert f"[{alpha['interval'][0]:.2f}, {alpha['interval'][1]:.2f}]" in row
+    fred = html[html.index('id="forecaster-1"') :]
+    assert "fred" in fred[: fred.index("</tr>")] and "read as a newcomer" in fred
+    newcomer = html[html.index('id="newcomer"') :]
+    assert f"{body['newcomer']['noise']['mean']:.2f}" in newcomer[: newcomer.index("</tr>")]
+    assert 'aria-current="page">Forecasters' in html
+
+
+def test_the_page_before_any_fit_says_so(client):
+    page = client.get("/forecasters")
+    assert page.status_code == 503 and "No fit yet" in page.text and "no fit" in page.text

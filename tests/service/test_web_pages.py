@@ -332,7 +332,7 @@ def test_fits_page_without_fits(client) -> None:  # type: ignore[no-untyped-def]
 # --- public reads off ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", f"/questions/{Q}", "/fits", "/track-record"])
+@pytest.mark.parametrize("path", ["/", f"/questions/{Q}", "/fits", "/track-record", "/forecasters"])
 def test_pages_need_public_reads(prepared, path: str) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
