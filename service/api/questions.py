@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -47,9 +47,14 @@ def list_questions(
     _: ReaderDep,
     cursor: Annotated[str | None, Query(description="`next` of the previous page")] = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    status: Annotated[
+        Literal["open", "resolved", "annulled"] | None, Query(description="only these")
+    ] = None,
+    group: Annotated[str | None, Query(description="only the questions of this group")] = None,
 ) -> QuestionsPublic:
-    """Questions in id order, each with its latest forecast; follow `next` for more."""
-    return questions.list_questions(session, cursor, limit or settings.page_size)
+    """Questions in id order, each with its latest forecast; follow `next` for more (with
+    the same `status` and `group`)."""
+    return questions.list_questions(session, cursor, limit or settings.page_size, status, group)
 
 
 @router.get("/{question_id}", response_model=QuestionPublic)

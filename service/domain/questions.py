@@ -45,13 +45,30 @@ def question_public(
     )
 
 
-def list_questions(session: Session, cursor: str | None, limit: int) -> QuestionsPublic:
+def list_questions(
+    session: Session,
+    cursor: str | None,
+    limit: int,
+    status: str | None = None,
+    group: str | None = None,
+) -> QuestionsPublic:
+    """A page of questions in id order, with their latest forecasts; only those of ``status``
+    and ``group`` when given (an unknown group is a 422 that lists the groups)."""
     repo = QuestionRepository(session)
     # A cursor is the id of the last question of a page (questions are never deleted), so
     # anything else did not come from `next`: say so rather than page from a made-up place.
     if cursor is not None and repo.get_by_id(cursor) is None:
         raise invalid_cursor(cursor)
-    page, following = page_and_next(repo.list_page_after_id(cursor, limit + 1), limit)
+    if group is not None:
+        groups = repo.list_groups()
+        if group not in groups:
+            raise InvalidInput.at(
+                ["query", "group"],
+                f"no question is in group {group!r}; the groups are: "
+                + (", ".join(groups) or "none"),
+            )
+    rows = repo.list_page_after_id(cursor, limit + 1, status, group)
+    page, following = page_and_next(rows, limit)
     latest = ForecastHistoryRepository(session).get_latest_of_questions([r.id for r in page])
     return QuestionsPublic(
         items=[question_public(r, latest.get(r.id)) for r in page], next=following

@@ -63,11 +63,24 @@ class QuestionRepository:
             select(QuestionRow).where(QuestionRow.id == question_id).with_for_update()
         )
 
-    def list_page_after_id(self, after_id: str | None, limit: int) -> Sequence[QuestionRow]:
+    def list_page_after_id(
+        self,
+        after_id: str | None,
+        limit: int,
+        status: str | None = None,
+        group: str | None = None,
+    ) -> Sequence[QuestionRow]:
         stmt = select(QuestionRow).order_by(QuestionRow.id).limit(limit)
         if after_id is not None:
             stmt = stmt.where(QuestionRow.id > after_id)
+        if status is not None:
+            stmt = stmt.where(QuestionRow.status == status)
+        if group is not None:
+            stmt = stmt.where(QuestionRow.group == group)
         return self.session.scalars(stmt).all()
+
+    def list_groups(self) -> list[str]:
+        return sorted(self.session.scalars(select(QuestionRow.group).distinct()))
 
     def list_not_annulled(self) -> Sequence[QuestionRow]:
         return self.session.scalars(

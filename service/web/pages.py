@@ -99,19 +99,34 @@ def _needs_public_reads(request: Request) -> HTMLResponse:
     return response
 
 
+#: The question list's filter: a status, or every question.
+QUESTION_STATUSES = ("open", "resolved", "annulled", "all")
+
+
 @router.get("/", response_class=HTMLResponse)
 def question_list_page(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     sort: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
-    """The questions with their forecasts, sparklines and last changes."""
+    """The questions (open ones unless ``status`` says otherwise) with their forecasts,
+    sparklines and last changes."""
     if not settings.public_reads:
         return _needs_public_reads(request)
     sort = sort if sort in views.SORT_KEYS else None
-    rows = views.question_list(session, sort)
-    return _page(request, "questions.html", rows=rows, sort=sort, nav="questions")
+    status = status if status in QUESTION_STATUSES else "open"
+    rows = views.question_list(session, sort, None if status == "all" else status)
+    return _page(
+        request,
+        "questions.html",
+        rows=rows,
+        sort=sort,
+        status=status,
+        statuses=QUESTION_STATUSES,
+        nav="questions",
+    )
 
 
 @router.get("/questions/{question_id}", response_class=HTMLResponse)

@@ -23,6 +23,41 @@ def test_questions_list_pages_with_a_cursor(client):
     assert [q["id"] for q in second["items"]] == [Q] and second["next"] is None
 
 
+def test_questions_list_filters_by_status_and_group_across_pages(client, keys):
+    admin = keys.auth("admin")
+    r = client.post(
+        "/v1/questions/summit-by-2027/resolution",
+        json={"outcome": 0, "resolved_at": "2026-06-01T00:00:00Z"},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    r = client.post(
+        "/v1/questions/sanctions-relief-by-2027/annulment", json={"reason": "void"}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+
+    def ids(**params: str | int) -> list[str]:
+        out, cursor = [], None
+        while True:
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            body = client.get("/v1/questions", params=query).json()
+            out += [(q["id"], q["status"]) for q in body["items"]]
+            if body["next"] is None:
+                return out  # type: ignore[return-value]
+            cursor = body["next"]
+
+    assert ids(status="open") == [(Q, "open")]
+    assert ids(status="resolved", limit=1) == [("summit-by-2027", "resolved")]
+    assert ids(status="annulled") == [("sanctions-relief-by-2027", "annulled")]
+    assert [i for i, _ in ids(group="settlement", limit=1)] == ["summit-by-2027", Q]
+    assert ids(group="settlement", status="open") == [(Q, "open")]
+    assert len(ids()) == 3
+    r = client.get("/v1/questions", params={"group": "nowhere"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem")
+    assert "the groups are: belarus, settlement" in r.json()["detail"]
+    assert client.get("/v1/questions", params={"status": "closed"}).status_code == 422
+
+
 def test_forecast_without_a_published_fit_is_a_503_problem(client):
     r = client.get(f"/v1/questions/{Q}/forecast")
     assert r.status_code == 503

@@ -105,6 +105,28 @@ def test_question_list_without_a_fit(client) -> None:  # type: ignore[no-untyped
     assert js.status_code == 200 and "sessionStorage" in js.text
 
 
+def test_question_list_shows_open_questions_unless_asked_for_others(client, keys) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        f"/v1/questions/{Q}/resolution",
+        json={"outcome": 1, "resolved_at": "2026-06-01T00:00:00Z"},
+        headers=keys.auth("admin"),
+    )
+    assert r.status_code == 200, r.text
+    html = assert_html(client.get("/"))
+    assert f'href="/questions/{Q}"' not in html and 'href="/questions/summit-by-2027"' in html
+    assert '<option value="open" selected>' in html
+    resolved = assert_html(client.get("/", params={"status": "resolved", "sort": "title"}))
+    assert f'href="/questions/{Q}"' in resolved
+    assert 'href="/questions/summit-by-2027"' not in resolved
+    # Sorting keeps the filter; the filter form keeps the sort.
+    assert 'href="?sort=probability&amp;status=resolved"' in resolved
+    assert '<input type="hidden" name="sort" value="title">' in resolved
+    every = assert_html(client.get("/", params={"status": "all"}))
+    assert all(f'href="/questions/{qid}"' in every for qid in TITLES)
+    none = assert_html(client.get("/", params={"status": "annulled"}))
+    assert "No annulled questions." in none and 'href="/?status=all"' in none
+
+
 def test_question_list_shows_forecasts_sparklines_and_last_change(live_client) -> None:  # type: ignore[no-untyped-def]
     items = live_client.get("/v1/questions").json()["items"]
     html = assert_html(live_client.get("/"))
