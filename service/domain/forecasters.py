@@ -73,13 +73,14 @@ def records(session: Session, who: str | None = None) -> dict[str, ForecasterRec
         if q.status == "resolved" and q.outcome is not None and q.resolved_at is not None
     }
     latest: dict[tuple[str, str], float] = {}
-    elicitations = ElicitationRepository(session).list_of_questions_in_creation_order(
-        list(resolved), who
-    )
-    for e in elicitations:
-        resolved_at = resolved[e.question_id].resolved_at
-        if resolved_at is not None and e.created_at <= resolved_at:
-            latest[(e.forecaster_id, e.question_id)] = 1.0 / (1.0 + math.exp(-e.logit_mean))
+    statements = ElicitationRepository(
+        session
+    ).list_statements_on_resolved_questions_in_creation_order(who)
+    for forecaster_id, question_id, created_at, logit_mean in statements:
+        question = resolved.get(question_id)
+        resolved_at = None if question is None else question.resolved_at
+        if resolved_at is not None and created_at <= resolved_at:
+            latest[(forecaster_id, question_id)] = 1.0 / (1.0 + math.exp(-logit_mean))
     scored: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for (who, qid), p in latest.items():
         probs, outcomes = scored[who]

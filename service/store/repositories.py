@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Row, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.store.tables import (
@@ -109,14 +109,39 @@ class ElicitationRepository:
         ).all()
 
     def list_of_questions_in_creation_order(
-        self, question_ids: Sequence[str], forecaster_id: str | None = None
-    ) -> Sequence[ElicitationRow]:
-        if not question_ids:
-            return []
-        query = select(ElicitationRow).where(ElicitationRow.question_id.in_(question_ids))
+        self, question_ids: Sequence[str]
+    ) -> list[ElicitationRow]:
+        """The elicitations on ``question_ids`` (any number: read 500 questions a query)."""
+        ids = list(question_ids)
+        rows: list[ElicitationRow] = []
+        for start in range(0, len(ids), 500):
+            rows.extend(
+                self.session.scalars(
+                    select(ElicitationRow).where(
+                        ElicitationRow.question_id.in_(ids[start : start + 500])
+                    )
+                )
+            )
+        return sorted(rows, key=lambda e: (e.created_at, e.id))
+
+    def list_statements_on_resolved_questions_in_creation_order(
+        self, forecaster_id: str | None = None
+    ) -> Sequence[Row[str, str, datetime, float]]:
+        """``(forecaster_id, question_id, created_at, logit_mean)`` of the elicitations on
+        resolved questions (only the columns a record needs: a whole row carries its fit)."""
+        query = (
+            select(
+                ElicitationRow.forecaster_id,
+                ElicitationRow.question_id,
+                ElicitationRow.created_at,
+                ElicitationRow.logit_mean,
+            )
+            .join(QuestionRow, QuestionRow.id == ElicitationRow.question_id)
+            .where(QuestionRow.status == "resolved")
+        )
         if forecaster_id is not None:
             query = query.where(ElicitationRow.forecaster_id == forecaster_id)
-        return self.session.scalars(
+        return self.session.execute(
             query.order_by(ElicitationRow.created_at, ElicitationRow.id)
         ).all()
 
