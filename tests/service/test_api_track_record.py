@@ -199,6 +199,8 @@ def test_a_question_that_had_resolved_before_it_was_added_is_not_in_the_record(r
     assert (body["resolved"], body["resolved_before_added"], body["scored"]) == (4, 1, 3)
     assert "q-a" not in {i["question_id"] for i in body["items"]}
     assert body["scores"]["brier"] == pytest.approx((0.3**2 + 0.9**2 + 0.6**2) / 3)
+    html = record.get("/track-record").text
+    assert "1 more had resolved before they were added" in html
 
 
 def test_a_horizon_scores_the_forecasts_served_that_long_before(record):
