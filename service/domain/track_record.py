@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from models.scoring import (
     CALIBRATION_BINS,
+    brier,
     calibration_check,
+    log_score,
     paired_bootstrap,
     reliability_table,
     score_all,
@@ -217,3 +219,45 @@ def track_record(
         items=items,
         not_scored=scored.not_scored,
     )
+
+
+@dataclass(frozen=True)
+class HorizonRow:
+    """The record at one horizon: the service's Brier and log score, and the crowd's on the
+    questions that had elicitations in time."""
+
+    horizon_days: float
+    scored: int
+    brier: float | None
+    log_score: float | None
+    crowd_questions: int
+    crowd_brier: float | None
+    service_brier_on_crowd_questions: float | None
+
+
+def by_horizon(
+    session: Session, horizons: Sequence[float], group: str | None = None
+) -> list[HorizonRow]:
+    """How the record changes with the time left before the outcome: each horizon's scores
+    (no bootstrap: the page's summary table; GET /v1/track-record has the intervals)."""
+    rows = []
+    for h in horizons:
+        items = scored_questions(session, h, group).items
+        p = np.array([i.forecast.probability for i in items])
+        y = np.array([i.outcome for i in items], dtype=float)
+        paired = [i for i in items if i.crowd is not None]
+        pc = np.array([i.crowd.probability for i in paired if i.crowd is not None])
+        ps = np.array([i.forecast.probability for i in paired])
+        yc = np.array([i.outcome for i in paired], dtype=float)
+        rows.append(
+            HorizonRow(
+                horizon_days=h,
+                scored=len(items),
+                brier=brier(p, y) if items else None,
+                log_score=log_score(p, y) if items else None,
+                crowd_questions=len(paired),
+                crowd_brier=brier(pc, yc) if paired else None,
+                service_brier_on_crowd_questions=brier(ps, yc) if paired else None,
+            )
+        )
+    return rows

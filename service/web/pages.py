@@ -188,6 +188,7 @@ def track_record_page(
         request,
         "track_record.html",
         record=record,
+        by_horizon=track_record.by_horizon(session, TRACK_RECORD_HORIZONS, group),
         groups=views.groups(session),
         horizons=[int(h) if float(h).is_integer() else h for h in horizons],
         json_url=f"/v1/track-record?{query}",

@@ -367,6 +367,17 @@ def test_the_page_shows_the_scores_the_crowd_and_each_question(record):
     assert 'href="/v1/track-record?horizon_days=0"' in html
 
 
+def test_the_page_scores_each_horizon(record):
+    html = _html(record.get("/track-record"))
+    zero, week = _row(html, "horizon-0"), _row(html, "horizon-7")
+    assert f"{(0.2**2 + 0.3**2 + 0.9**2 + 0.6**2) / 4:.4f}" in zero
+    assert f"{(0.5**2 + 0.3**2) / 2:.4f}" in week  # q-a's 0.5 of May 1, q-b's 0.7
+    crowd_a = _sigmoid((_logit(0.3) + _logit(0.4)) / 2)
+    assert f"{(crowd_a**2 + 0.6**2) / 2:.4f}" in zero  # the crowd on q-a and q-c
+    assert f"{0.4**2:.4f}" in week  # seven days out, only q-a had a crowd: f2's 0.4
+    assert "—" in _row(html, "horizon-90")  # nothing served that early
+
+
 def test_the_page_filters_by_horizon_and_group(record):
     html = _html(record.get("/track-record", params={"horizon_days": 7, "group": "alpha"}))
     assert "2 of 2 resolved questions scored." in html
