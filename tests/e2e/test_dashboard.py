@@ -244,3 +244,31 @@ def test_fits_page_lists_the_published_fit(page: Any, live_server: Any, screensh
     settle_images(page)
     assert_plots_drawn(img)
     screenshot("10-fits")
+
+
+def test_forecasters_and_track_record_pages_through_the_menu(
+    page: Any, live_server: Any, screenshot: Any
+) -> None:
+    page.goto("/")
+    menu = page.get_by_role("navigation", name="Main")
+    menu.get_by_role("link", name="Forecasters").click()
+    page.wait_for_url("**/forecasters")
+    assert page.get_by_role("heading", level=1).inner_text() == "Forecasters"
+    tester = page.locator("table#forecasters tbody tr", has_text="tester")
+    assert tester.count() == 1
+    # Discrimination, bias and noise: a mean with its 90% interval each.
+    cells = tester.locator("td.num").all_inner_texts()
+    assert (
+        sum(bool(re.fullmatch(r"-?\d+\.\d\d \[-?\d+\.\d\d, -?\d+\.\d\d\]", c)) for c in cells) == 3
+    )
+    screenshot("11-forecasters")
+    menu.get_by_role("link", name="Track record").click()
+    page.wait_for_url("**/track-record")
+    assert page.locator("#record-counts").inner_text().startswith("0 of 0 resolved questions")
+    page.locator("select[name=horizon_days]").select_option("30")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**/track-record?horizon_days=30*")
+    assert page.locator("select[name=horizon_days]").input_value() == "30"
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot("12-track-record-narrow")

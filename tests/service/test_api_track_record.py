@@ -376,6 +376,9 @@ def test_the_page_scores_each_horizon(record):
     assert f"{(crowd_a**2 + 0.6**2) / 2:.4f}" in zero  # the crowd on q-a and q-c
     assert f"{0.4**2:.4f}" in week  # seven days out, only q-a had a crowd: f2's 0.4
     assert "—" in _row(html, "horizon-90")  # nothing served that early
+    # Asked for 90 days, with nothing to score there: the other horizons are still shown.
+    early = _html(record.get("/track-record", params={"horizon_days": 90}))
+    assert "Nothing to score yet" in early and 'id="horizon-0"' in early
 
 
 def test_the_page_filters_by_horizon_and_group(record):
@@ -394,3 +397,4 @@ def test_the_page_says_when_there_is_nothing_to_score(client):
     html = _html(client.get("/track-record"))
     assert "0 of 0 resolved questions scored." in html
     assert "Nothing to score yet" in html and 'id="scores"' not in html
+    assert 'id="by-horizon"' not in html
