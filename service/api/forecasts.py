@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from service.api.deps import LiveDep, ReaderDep, SessionDep
-from service.api.responses import PROBLEMS, etagged
+from service.api.responses import PROBLEMS, csv_download, etagged
 from service.domain import forecasts
 from service.schemas.forecasts import ForecastHistoryPublic, ForecastPublic
 
@@ -57,15 +57,6 @@ def get_forecast_history(
     as_csv = format == "csv" or (format is None and "text/csv" in (accept or ""))
     etag = f'"fhh-{question_id}-{last}-{since}-{until}-{limit}-{int(as_csv)}"'.replace(" ", "_")
     if as_csv:
-        match = request.headers.get("if-none-match")
-        headers = {
-            "ETag": etag,
-            "Cache-Control": "no-cache",
-            "Content-Disposition": f'attachment; filename="{question_id}-history.csv"',
-        }
-        if match and etag in [m.strip() for m in match.split(",")]:
-            return Response(status_code=304, headers=headers)
-        return Response(
-            forecasts.history_csv(history), media_type="text/csv; charset=utf-8", headers=headers
-        )
+        text = forecasts.history_csv(history)
+        return csv_download(request, text, f"{question_id}-history.csv", etag)
     return etagged(request, history.model_dump(mode="json"), etag)

@@ -35,13 +35,31 @@ WRITE_PROBLEMS: dict[int | str, dict[str, object]] = {
 }
 
 
+def _client_has(request: Request, etag: str) -> bool:
+    match = request.headers.get("if-none-match")
+    if not match:
+        return False
+    return match.strip() == "*" or etag in [m.strip() for m in match.split(",")]
+
+
 def etagged(request: Request, body: object, etag: str) -> Response:
     """200 with the ETag, or 304 when the client already has this version."""
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    match = request.headers.get("if-none-match")
-    if match and (match.strip() == "*" or etag in [m.strip() for m in match.split(",")]):
+    if _client_has(request, etag):
         return Response(status_code=304, headers=headers)
     return JSONResponse(body, headers=headers)
+
+
+def csv_download(request: Request, text: str, filename: str, etag: str) -> Response:
+    """A CSV as a download named ``filename``, with the ETag (304 when the client has it)."""
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "no-cache",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+    }
+    if _client_has(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def content_etag(kind: str, body: object) -> str:

@@ -8,6 +8,8 @@ still be wrong), so a resolution posted late does not let later forecasts in: th
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -28,6 +30,7 @@ from models.scoring import (
 )
 from service.domain.forecasts import forecast_public
 from service.errors import InvalidInput
+from service.schemas.times import utc_text
 from service.schemas.track_record import (
     AgainstCrowdPublic,
     CalibrationPublic,
@@ -261,3 +264,59 @@ def by_horizon(
             )
         )
     return rows
+
+
+#: The columns of the track record as CSV: one row per scored question.
+TRACK_RECORD_CSV_COLUMNS = (
+    "question_id",
+    "title",
+    "group",
+    "outcome",
+    "resolved_at",
+    "probability",
+    "interval_low",
+    "interval_high",
+    "interval_prob",
+    "computed_at",
+    "lead_days",
+    "fit_id",
+    "tier",
+    "cause_type",
+    "cause_id",
+    "as_of",
+    "crowd_probability",
+    "crowd_forecasters",
+)
+
+
+def track_record_csv(record: TrackRecordPublic) -> str:
+    """The scored questions as CSV (numbers unrounded, times in UTC as the JSON writes them,
+    an empty cell for a null); the scores themselves are in the JSON."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TRACK_RECORD_CSV_COLUMNS)
+    for i in record.items:
+        f = i.forecast
+        writer.writerow(
+            (
+                i.question_id,
+                i.title,
+                i.group,
+                i.outcome,
+                utc_text(i.resolved_at),
+                repr(f.probability),
+                repr(f.interval[0]),
+                repr(f.interval[1]),
+                f.interval_prob,
+                utc_text(f.computed_at),
+                repr(i.lead_days),
+                f.fit_id,
+                f.tier,
+                f.cause.type,
+                f.cause.id,
+                "" if f.as_of is None else utc_text(f.as_of),
+                "" if i.crowd is None else repr(i.crowd.probability),
+                "" if i.crowd is None else i.crowd.forecasters,
+            )
+        )
+    return out.getvalue()

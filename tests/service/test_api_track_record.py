@@ -243,6 +243,38 @@ def test_the_crowd_is_each_forecasters_latest_elicitation_before_the_scored_fore
     assert a["crowd"] == {"probability": pytest.approx(0.4), "forecasters": 1}
 
 
+def test_the_scored_questions_download_as_csv(record):
+    import csv
+    import io
+
+    body = record.get("/v1/track-record", params={"horizon_days": 7}).json()
+    r = record.get("/v1/track-record", params={"horizon_days": 7, "format": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="track-record.csv"' in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["question_id"] for row in rows] == [i["question_id"] for i in body["items"]]
+    for row, item in zip(rows, body["items"], strict=True):
+        assert float(row["probability"]) == item["forecast"]["probability"]
+        assert row["computed_at"] == item["forecast"]["computed_at"]
+        assert (
+            float(row["lead_days"]) == item["lead_days"] and int(row["outcome"]) == item["outcome"]
+        )
+        crowd = item["crowd"]
+        assert row["crowd_probability"] == ("" if crowd is None else repr(crowd["probability"]))
+    a = next(row for row in rows if row["question_id"] == "q-a")
+    assert (a["probability"], a["crowd_forecasters"], a["fit_id"]) == ("0.5", "1", "fit-q-a-0501")
+    by_accept = record.get(
+        "/v1/track-record", params={"horizon_days": 7}, headers={"Accept": "text/csv"}
+    )
+    assert by_accept.text == r.text
+    again = record.get(
+        "/v1/track-record",
+        params={"horizon_days": 7, "format": "csv"},
+        headers={"If-None-Match": r.headers["ETag"]},
+    )
+    assert again.status_code == 304
+
+
 def test_a_group_scores_its_own_questions(record):
     body = record.get("/v1/track-record", params={"group": "beta"}).json()
     assert (body["group"], body["resolved"], body["scored"]) == ("beta", 3, 2)
