@@ -532,7 +532,7 @@ def test_the_reads_are_in_the_openapi_description(client):
     params = {
         p["name"] for p in paths["/v1/track-record"]["get"]["parameters"] if p["in"] == "query"
     }
-    assert params == {"horizon_days", "group"}
+    assert params == {"horizon_days", "group", "format"}
     assert "get" in paths["/v1/evidence"] and "post" in paths["/v1/evidence"]
     ref = paths["/v1/evidence/{evidence_id}"]["get"]["responses"]["200"]["content"][
         "application/json"
