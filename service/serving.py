@@ -114,12 +114,13 @@ def import_file(
     transaction (service/domain/imports.py); nothing is written on a bad row (unless
     ``skip_bad``), a conflict, or ``dry_run``. Raises ``models.exceptions.DataError`` for the
     file, ``ImportConflict`` for the database."""
-    from models.catalog import load_catalog
+    from models.catalog import MODEL_FILE, load_model_config
     from models.history import read_forecasts_csv
     from service.domain.imports import import_forecasts
 
     table = read_forecasts_csv(path, skip_bad=skip_bad)
-    eps = load_catalog(settings.priors_dir).model_config.probability_eps
+    # The clip the worker's fits use: its priors/model.yaml (service.jobs.worker).
+    eps = load_model_config(settings.priors_dir / MODEL_FILE).probability_eps
     # A dry run migrates (to read the database) but loads no catalog and queues no fit.
     migrate(settings) if dry_run else prepare_database(settings)
     engine = make_engine(settings)

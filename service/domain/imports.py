@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.elicitation import fit_probability
 from models.history import ForecastTable
 from service.jobs.queue import enqueue_refit
-from service.store.repositories import QuestionRepository
+from service.store.repositories import ElicitationRepository, QuestionRepository
 from service.store.tables import ElicitationRow, QuestionRow
 
 #: ``created_by`` of the questions and elicitations an import writes: ``import:<file name>``.
@@ -130,13 +129,6 @@ class ImportReport:
         }
 
 
-def _existing_ids(session: Session, column, ids: list[str]) -> set[str]:  # type: ignore[no-untyped-def]
-    found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        found.update(session.scalars(select(column).where(column.in_(ids[start : start + 500]))))
-    return found
-
-
 def import_forecasts(
     session: Session,
     table: ForecastTable,
@@ -169,14 +161,8 @@ def import_forecasts(
     questions = QuestionRepository(session)
     # The same file imported before under another prefix: its questions' criteria name the
     # file and the original id, so they are found whatever ids they were given.
-    imported_as = {
-        row.resolution_criteria: row.id
-        for row in session.execute(
-            select(QuestionRow.id, QuestionRow.resolution_criteria).where(
-                QuestionRow.created_by == author
-            )
-        )
-    }
+    imported_as = questions.get_ids_by_criteria_of_questions_created_by(author)
+    existing = questions.get_by_ids(list(ids.values()))
     conflicts: list[str] = []
     new_questions: list[QuestionRow] = []
     for qi, original in enumerate(latest.question_ids):
@@ -193,7 +179,7 @@ def import_forecasts(
                 "file again with the prefix it had then"
             )
             continue
-        row = questions.get_by_id(qid)
+        row = existing.get(qid)
         if row is not None:
             same = (
                 row.created_by == author
@@ -256,7 +242,7 @@ def import_forecasts(
                 created_by=author,
             )
         )
-    there = _existing_ids(session, ElicitationRow.id, [e.id for e in elicitations])
+    there = ElicitationRepository(session).list_existing_ids([e.id for e in elicitations])
     fresh = [e for e in elicitations if e.id not in there]
     report.questions_added = len(new_questions)
     report.elicitations_added = len(fresh)

@@ -24,6 +24,14 @@ from service.store.tables import (
     QuestionRow,
 )
 
+#: Values bound in one ``IN (...)`` at most (both backends cap a statement's parameters).
+IN_CHUNK = 500
+
+
+def _in_chunks(values: Sequence[str]) -> list[list[str]]:
+    items = list(values)
+    return [items[start : start + IN_CHUNK] for start in range(0, len(items), IN_CHUNK)]
+
 
 class ApiKeyRepository:
     def __init__(self, session: Session) -> None:
@@ -79,6 +87,23 @@ class QuestionRepository:
             stmt = stmt.where(QuestionRow.group == group)
         return self.session.scalars(stmt).all()
 
+    def get_by_ids(self, question_ids: Sequence[str]) -> dict[str, QuestionRow]:
+        """The questions of ``question_ids`` that exist, by id (any number of ids)."""
+        found: dict[str, QuestionRow] = {}
+        for chunk in _in_chunks(question_ids):
+            rows = self.session.scalars(select(QuestionRow).where(QuestionRow.id.in_(chunk)))
+            found.update((r.id, r) for r in rows)
+        return found
+
+    def get_ids_by_criteria_of_questions_created_by(self, author: str) -> dict[str, str]:
+        """``resolution_criteria -> id`` of the questions ``author`` created."""
+        rows = self.session.execute(
+            select(QuestionRow.resolution_criteria, QuestionRow.id).where(
+                QuestionRow.created_by == author
+            )
+        )
+        return {criteria: qid for criteria, qid in rows}
+
     def list_groups(self) -> list[str]:
         return sorted(self.session.scalars(select(QuestionRow.group).distinct()))
 
@@ -111,18 +136,24 @@ class ElicitationRepository:
     def list_of_questions_in_creation_order(
         self, question_ids: Sequence[str]
     ) -> list[ElicitationRow]:
-        """The elicitations on ``question_ids`` (any number: read 500 questions a query)."""
-        ids = list(question_ids)
+        """The elicitations on ``question_ids`` (any number of ids)."""
         rows: list[ElicitationRow] = []
-        for start in range(0, len(ids), 500):
+        for chunk in _in_chunks(question_ids):
             rows.extend(
                 self.session.scalars(
-                    select(ElicitationRow).where(
-                        ElicitationRow.question_id.in_(ids[start : start + 500])
-                    )
+                    select(ElicitationRow).where(ElicitationRow.question_id.in_(chunk))
                 )
             )
         return sorted(rows, key=lambda e: (e.created_at, e.id))
+
+    def list_existing_ids(self, elicitation_ids: Sequence[str]) -> set[str]:
+        """Those of ``elicitation_ids`` already stored (any number of ids)."""
+        found: set[str] = set()
+        for chunk in _in_chunks(elicitation_ids):
+            found.update(
+                self.session.scalars(select(ElicitationRow.id).where(ElicitationRow.id.in_(chunk)))
+            )
+        return found
 
     def list_statements_on_resolved_questions_in_creation_order(
         self, forecaster_id: str | None = None
