@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from models.constants import INTERVAL_PROB
 from models.scoring import brier, log_score
-from service.domain.pages import invalid_cursor
+from service.domain.pages import invalid_cursor, page_and_next
 from service.errors import NoPublishedFit, NotFound
 from service.live import LiveForecasts
 from service.schemas.forecasters import (
@@ -22,7 +22,7 @@ from service.schemas.forecasters import (
     ForecastersPublic,
     ParameterSummary,
 )
-from service.store.repositories import ElicitationRepository, QuestionRepository
+from service.store.repositories import ElicitationRepository
 
 #: The model's parameter of each field of ``ForecasterPublic``.
 PARAMETERS = {"discrimination": "alpha", "bias": "beta", "noise": "sigma"}
@@ -67,32 +67,26 @@ def records(session: Session, who: str | None = None) -> dict[str, ForecasterRec
     """Each forecaster's record (only ``who``'s if given): on every resolved question they had
     an elicitation on by its ``resolved_at``, their latest such one (its median,
     ``sigmoid(logit_mean)``) against the outcome."""
-    resolved = {
-        q.id: q
-        for q in QuestionRepository(session).list_not_annulled()
-        if q.status == "resolved" and q.outcome is not None and q.resolved_at is not None
-    }
-    latest: dict[tuple[str, str], float] = {}
+    latest: dict[tuple[str, str], tuple[float, float]] = {}
     statements = ElicitationRepository(
         session
     ).list_statements_on_resolved_questions_in_creation_order(who)
-    for forecaster_id, question_id, created_at, logit_mean in statements:
-        question = resolved.get(question_id)
-        resolved_at = None if question is None else question.resolved_at
-        if resolved_at is not None and created_at <= resolved_at:
-            latest[(forecaster_id, question_id)] = 1.0 / (1.0 + math.exp(-logit_mean))
+    for forecaster_id, question_id, _, logit_mean, _, outcome in statements:
+        assert outcome is not None  # the query reads resolved questions only
+        p = 1.0 / (1.0 + math.exp(-logit_mean))
+        latest[(forecaster_id, question_id)] = (p, float(outcome))
     scored: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
-    for (who, qid), p in latest.items():
-        probs, outcomes = scored[who]
+    for (forecaster_id, _), (p, y) in latest.items():
+        probs, outcomes = scored[forecaster_id]
         probs.append(p)
-        outcomes.append(float(resolved[qid].outcome or 0))
+        outcomes.append(y)
     return {
-        who: ForecasterRecordPublic(
+        forecaster_id: ForecasterRecordPublic(
             resolved_questions=len(p),
             brier=brier(np.array(p), np.array(y)),
             log_score=log_score(np.array(p), np.array(y)),
         )
-        for who, (p, y) in scored.items()
+        for forecaster_id, (p, y) in scored.items()
     }
 
 
@@ -139,15 +133,14 @@ def list_forecasters(
     if cursor is not None and cursor not in known:
         raise invalid_cursor(cursor)
     start = 0 if cursor is None else known.index(cursor) + 1
-    page = everyone.items[start : start + limit]
-    following = page[-1].id if start + limit < len(known) and page else None
-    return everyone.model_copy(update={"items": page, "next": following})
+    page, following = page_and_next(everyone.items[start : start + limit + 1], limit)
+    return everyone.model_copy(update={"items": list(page), "next": following})
 
 
 def get_forecaster(session: Session, live: LiveForecasts, who: str) -> ForecasterPublic:
     base = _base(live)
     rows, newcomer = SUMMARIES.of(base)
-    if who not in rows and who not in ElicitationRepository(session).list_forecaster_ids():
+    if who not in rows and not ElicitationRepository(session).exists_of_forecaster(who):
         raise NotFound(
             f"no forecaster {who!r}: a forecaster is named by the API key they post "
             "elicitations with (GET /v1/forecasters lists them)"

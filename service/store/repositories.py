@@ -157,18 +157,25 @@ class ElicitationRepository:
 
     def list_statements_on_resolved_questions_in_creation_order(
         self, forecaster_id: str | None = None
-    ) -> Sequence[Row[str, str, datetime, float]]:
-        """``(forecaster_id, question_id, created_at, logit_mean)`` of the elicitations on
-        resolved questions (only the columns a record needs: a whole row carries its fit)."""
+    ) -> Sequence[Row[str, str, datetime, float, datetime | None, int | None]]:
+        """``(forecaster_id, question_id, created_at, logit_mean, resolved_at, outcome)`` of
+        the elicitations on resolved questions made by the time the outcome became known
+        (only the columns a record needs: a whole row carries its fit)."""
         query = (
             select(
                 ElicitationRow.forecaster_id,
                 ElicitationRow.question_id,
                 ElicitationRow.created_at,
                 ElicitationRow.logit_mean,
+                QuestionRow.resolved_at,
+                QuestionRow.outcome,
             )
             .join(QuestionRow, QuestionRow.id == ElicitationRow.question_id)
-            .where(QuestionRow.status == "resolved")
+            .where(
+                QuestionRow.status == "resolved",
+                QuestionRow.outcome.is_not(None),
+                ElicitationRow.created_at <= QuestionRow.resolved_at,
+            )
         )
         if forecaster_id is not None:
             query = query.where(ElicitationRow.forecaster_id == forecaster_id)
@@ -178,6 +185,16 @@ class ElicitationRepository:
 
     def list_forecaster_ids(self) -> set[str]:
         return set(self.session.scalars(select(ElicitationRow.forecaster_id).distinct()))
+
+    def exists_of_forecaster(self, forecaster_id: str) -> bool:
+        return (
+            self.session.scalar(
+                select(ElicitationRow.id)
+                .where(ElicitationRow.forecaster_id == forecaster_id)
+                .limit(1)
+            )
+            is not None
+        )
 
     def get_by_id(self, elicitation_id: str) -> ElicitationRow | None:
         return self.session.get(ElicitationRow, elicitation_id)
