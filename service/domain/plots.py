@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from models.forecast_model import Diagnostics
 from service.domain.fits import fit_artifact_path, get_fit_or_404
 from service.domain.forecasts import get_question_or_404
-from service.domain.track_record import scored_questions
+from service.domain.track_record import scored_questions, served_before
 from service.errors import Conflict, InvalidInput, NoPublishedFit
 from service.live import LiveForecasts
 from service.settings import Settings
@@ -259,12 +259,7 @@ def calibration_plot(
     record = scored_questions(session, horizon_days, group)
     if not record.items:
         raise Conflict(
-            "no resolved question has a forecast served "
-            + (
-                "before it resolved"
-                if horizon_days == 0
-                else f"{horizon_days:g} days or more before it resolved"
-            )
+            f"no resolved question has a forecast served {served_before(horizon_days)}"
             + (f" in group {group!r}" if group else "")
             + " yet, so there is no record to calibrate; resolve questions with "
             "POST /v1/questions/{id}/resolution"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
@@ -45,6 +46,16 @@ def question_public(
     )
 
 
+def require_known_group(group: str, groups: Iterable[str]) -> None:
+    """A 422 (on the query's ``group``) naming the groups there are, unless ``group`` is one."""
+    known = sorted(set(groups))
+    if group not in known:
+        raise InvalidInput.at(
+            ["query", "group"],
+            f"no question is in group {group!r}; the groups are: {', '.join(known) or 'none'}",
+        )
+
+
 def list_questions(
     session: Session,
     cursor: str | None,
@@ -60,13 +71,7 @@ def list_questions(
     if cursor is not None and repo.get_by_id(cursor) is None:
         raise invalid_cursor(cursor)
     if group is not None:
-        groups = repo.list_groups()
-        if group not in groups:
-            raise InvalidInput.at(
-                ["query", "group"],
-                f"no question is in group {group!r}; the groups are: "
-                + (", ".join(groups) or "none"),
-            )
+        require_known_group(group, repo.list_groups())
     rows = repo.list_page_after_id(cursor, limit + 1, status, group)
     page, following = page_and_next(rows, limit)
     latest = ForecastHistoryRepository(session).get_latest_of_questions([r.id for r in page])

@@ -29,6 +29,7 @@ from models.scoring import (
     score_all,
 )
 from service.domain.forecasts import forecast_public
+from service.domain.questions import require_known_group
 from service.errors import InvalidInput
 from service.schemas.times import utc_text
 from service.schemas.track_record import (
@@ -106,15 +107,12 @@ def crowd_before(elicitations: Sequence[ElicitationRow], before: datetime) -> Cr
 
 
 def _against_crowd(items: list[TrackRecordItem]) -> AgainstCrowdPublic | None:
-    paired = [i for i in items if i.crowd is not None]
-    if not paired:
+    service, crowd, y = _paired(items)
+    if not y.size:
         return None
-    service = np.array([i.forecast.probability for i in paired])
-    crowd = np.array([i.crowd.probability for i in paired if i.crowd is not None])
-    y = np.array([i.outcome for i in paired], dtype=float)
     differences = paired_bootstrap(service, crowd, y)
     return AgainstCrowdPublic(
-        questions=len(paired),
+        questions=y.size,
         crowd_scores=_scores(crowd, y),
         service_scores=_scores(service, y),
         differences=[
@@ -127,6 +125,23 @@ def _against_crowd(items: list[TrackRecordItem]) -> AgainstCrowdPublic | None:
             for d in differences.values()
         ],
     )
+
+
+def served_before(horizon_days: float) -> str:
+    """When a scored forecast was served, in words: "before it resolved", "7 days or more
+    before it resolved"."""
+    if horizon_days == 0:
+        return "before it resolved"
+    return f"{horizon_days:g} days or more before it resolved"
+
+
+def _paired(items: list[TrackRecordItem]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The service's forecasts, the crowd's and the outcomes, on the items with a crowd."""
+    paired = [i for i in items if i.crowd is not None]
+    service = np.array([i.forecast.probability for i in paired])
+    crowd = np.array([i.crowd.probability for i in paired if i.crowd is not None])
+    y = np.array([i.outcome for i in paired], dtype=float)
+    return service, crowd, y
 
 
 @dataclass(frozen=True)
@@ -151,11 +166,8 @@ def scored_questions(
             f"must be between 0 and {MAX_HORIZON_DAYS:g} days, got {horizon_days:g}",
         )
     questions = QuestionRepository(session).list_not_annulled()
-    if group is not None and not any(q.group == group for q in questions):
-        known = ", ".join(sorted({q.group for q in questions})) or "none"
-        raise InvalidInput.at(
-            ["query", "group"], f"no question is in group {group!r}; the groups are: {known}"
-        )
+    if group is not None:
+        require_known_group(group, (q.group for q in questions))
     in_scope = [
         q
         for q in questions
@@ -174,11 +186,7 @@ def scored_questions(
     ):
         by_question[e.question_id].append(e)
     lead = timedelta(days=horizon_days)
-    when = (
-        "before it resolved"
-        if horizon_days == 0
-        else f"{horizon_days:g} days or more before it resolved"
-    )
+    when = served_before(horizon_days)
     items, not_scored = [], []
     for q in resolved:
         assert q.resolved_at is not None and q.outcome is not None
@@ -248,19 +256,16 @@ def by_horizon(
         items = scored_questions(session, h, group).items
         p = np.array([i.forecast.probability for i in items])
         y = np.array([i.outcome for i in items], dtype=float)
-        paired = [i for i in items if i.crowd is not None]
-        pc = np.array([i.crowd.probability for i in paired if i.crowd is not None])
-        ps = np.array([i.forecast.probability for i in paired])
-        yc = np.array([i.outcome for i in paired], dtype=float)
+        ps, pc, yc = _paired(items)
         rows.append(
             HorizonRow(
                 horizon_days=h,
                 scored=len(items),
                 brier=brier(p, y) if items else None,
                 log_score=log_score(p, y) if items else None,
-                crowd_questions=len(paired),
-                crowd_brier=brier(pc, yc) if paired else None,
-                service_brier_on_crowd_questions=brier(ps, yc) if paired else None,
+                crowd_questions=yc.size,
+                crowd_brier=brier(pc, yc) if yc.size else None,
+                service_brier_on_crowd_questions=brier(ps, yc) if yc.size else None,
             )
         )
     return rows

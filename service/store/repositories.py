@@ -104,8 +104,11 @@ class QuestionRepository:
         )
         return {criteria: qid for criteria, qid in rows}
 
-    def list_groups(self) -> list[str]:
-        return sorted(self.session.scalars(select(QuestionRow.group).distinct()))
+    def list_groups(self, include_annulled: bool = True) -> list[str]:
+        stmt = select(QuestionRow.group).distinct()
+        if not include_annulled:
+            stmt = stmt.where(QuestionRow.status != "annulled")
+        return sorted(self.session.scalars(stmt))
 
     def list_not_annulled(self) -> Sequence[QuestionRow]:
         return self.session.scalars(

@@ -282,4 +282,4 @@ def latest_fits(session: Session, limit: int = FITS_SHOWN) -> list[FitPublic]:
 
 def groups(session: Session) -> list[str]:
     """The groups of the questions not annulled, sorted (the track record page's filter)."""
-    return sorted({q.group for q in QuestionRepository(session).list_not_annulled()})
+    return QuestionRepository(session).list_groups(include_annulled=False)
