@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -1200,14 +1201,17 @@ class Posterior:
         return out
 
     # -- instant updates ---------------------------------------------------------------
-    def _forecaster_params(
-        self, forecaster_id: str, rng: np.random.Generator
-    ) -> dict[str, np.ndarray]:
-        """Per-draw alpha, beta, sigma of a forecaster; a newcomer draws from the population."""
+    def _forecaster_params(self, forecaster_id: str) -> dict[str, np.ndarray]:
+        """Per-draw alpha, beta, sigma of a forecaster; a newcomer draws from the population.
+
+        A newcomer's draws are seeded by their id, so they are the same whichever update,
+        preview or read first asks for them, and the same in every copy of the posterior."""
         if forecaster_id in self.forecaster_ids:
             j = self.forecaster_ids.index(forecaster_id)
             return {k: self.draws[k][:, j] for k in ("alpha", "beta", "sigma")}
         if forecaster_id not in self._new_forecasters:
+            digest = hashlib.sha256(forecaster_id.encode()).digest()
+            rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
             self._new_forecasters[forecaster_id] = self._newcomer_draws(rng)
         return self._new_forecasters[forecaster_id]
 
@@ -1234,11 +1238,10 @@ class Posterior:
     def _loglik_terms(self, data: ForecastData, question_ids: set[str]) -> np.ndarray:
         """Per-draw log-likelihood of the forecasts and outcomes on ``question_ids``."""
         q_index = self._positions
-        rng = np.random.default_rng(0)
         total = np.zeros(self.n_samples)
         for f in data.forecasts:
             if f.question_id in question_ids:
-                a, c, v = self._forecast_terms(f, rng, data.evidence)
+                a, c, v = self._forecast_terms(f, data.evidence)
                 j = q_index[f.question_id]
                 alpha_q, eta_q = self._theta_scale(j)
                 phi = (self.draws["theta"][:, j] - eta_q) * alpha_q
@@ -1375,7 +1378,7 @@ class Posterior:
         # draw, which varies far more), and phi_q is redrawn from its updated Gaussian.
         rng = np.random.default_rng(len(self.updates) + 1)
         mean, var = self._phi_conditional(forecast.question_id)
-        a, c, v = self._forecast_terms(forecast, rng)
+        a, c, v = self._forecast_terms(forecast)
         pred_var = a**2 * var + v
         resid = forecast.logit_center - c - a * mean
         log_ratio = -0.5 * (resid**2 / pred_var + np.log(2 * np.pi * pred_var))
@@ -1413,7 +1416,7 @@ class Posterior:
         mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
         share = self.draws["contentious_share"]
         k2 = self.config.forecaster.contentious.noise_scale**2
-        terms = [self._stated(f, rng, scaled=False) for f in [*before, forecast]]
+        terms = [self._stated(f, scaled=False) for f in [*before, forecast]]
 
         def marginal(stated: list[_Stated]) -> tuple[np.ndarray, np.ndarray]:
             """log p(the forecasts) and log p(them, contentious) per draw."""
@@ -1442,7 +1445,6 @@ class Posterior:
     def _forecast_terms(
         self,
         forecast: Forecast,
-        rng: np.random.Generator,
         evidence: Sequence[Evidence] | None = None,
         *,
         scaled: bool = True,
@@ -1452,7 +1454,7 @@ class Posterior:
         ``evidence`` is what is in force (default: the posterior's own data's); ``scaled``:
         ``v`` includes the question's drawn component (else: the usual one's).
         """
-        par = self._forecaster_params(forecast.forecaster_id, rng)
+        par = self._forecaster_params(forecast.forecaster_id)
         q_index = self._positions
         qi = np.array([q_index[forecast.question_id]])
         t = epoch_seconds([forecast.created_at])
@@ -1473,14 +1475,13 @@ class Posterior:
     def _stated(
         self,
         forecast: Forecast,
-        rng: np.random.Generator,
         evidence: Sequence[Evidence] | None = None,
         *,
         scaled: bool = True,
     ) -> _Stated:
         """Per draw, ``(a, c, v)`` of :meth:`_forecast_terms`, with the statement ``m`` and
         its time (epoch seconds)."""
-        a, c, v = self._forecast_terms(forecast, rng, evidence, scaled=scaled)
+        a, c, v = self._forecast_terms(forecast, evidence, scaled=scaled)
         return a, c, v, forecast.logit_center, float(epoch_seconds([forecast.created_at])[0])
 
     def _gaussian(
@@ -1530,9 +1531,7 @@ class Posterior:
             collapsed = []
             for data in (self.data, new_data):
                 stated = [
-                    self._stated(f, rng, data.evidence)
-                    for f in data.forecasts
-                    if f.question_id == qid
+                    self._stated(f, data.evidence) for f in data.forecasts if f.question_id == qid
                 ]
                 ll, mean, var = self._gaussian(stated, 1.0, mu, tau)
                 offset, outcome = eta_q, np.full(self.n_samples, np.nan)
@@ -1558,12 +1557,11 @@ class Posterior:
         """Per draw, mean and variance of phi_q given the forecasts on q in ``self.data``."""
         j = self._positions[question_id]
         g = self._group_of(j)
-        rng = np.random.default_rng(0)
         sum_p = np.zeros(self.n_samples)
         sum_b = np.zeros(self.n_samples)
         for f in self.data.forecasts:
             if f.question_id == question_id:
-                a, c, v = self._forecast_terms(f, rng)
+                a, c, v = self._forecast_terms(f)
                 sum_p += a**2 / v
                 sum_b += a * (f.logit_center - c) / v
         return phi_posterior(

@@ -1,5 +1,5 @@
-"""/v1/evidence: post evidence (instant forecasts of every affected question), retract it,
-read it back (one item, or pages newest recorded first)."""
+"""/v1/evidence: post evidence (instant forecasts of every affected question), preview what it
+would do, retract it, read it back (one item, or pages newest recorded first)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from service.schemas.evidence import (
     EvidenceCreate,
     EvidenceItemPublic,
     EvidenceItemsPublic,
+    EvidencePreviewPublic,
     EvidencePublic,
     EvidenceRetractionCreate,
     EvidenceRetractionPublic,
@@ -77,6 +78,16 @@ def create_evidence(
             lambda: evidence.create_evidence(session, live, who, body),
         )
     )  # fmt: skip
+
+
+@router.post("/preview", response_model=EvidencePreviewPublic)
+def preview_evidence(
+    body: EvidenceCreate, session: SessionDep, live: LiveDep, who: ForecasterDep
+) -> EvidencePreviewPublic:
+    """What posting this evidence would do to the forecasts now, beside the forecasts served
+    (`served`, `change`). The same checks and instant update as POST /v1/evidence; nothing
+    is written and no refit is queued."""
+    return evidence.preview_evidence(session, live, who, body)
 
 
 @router.post("/{evidence_id}/retraction", status_code=201, response_model=EvidenceRetractionPublic)

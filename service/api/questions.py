@@ -1,5 +1,5 @@
 """/v1/questions: list, read, create, edit, resolve, annul, and elicitations on a question
-(post one, list them newest first)."""
+(post one, preview one, list them newest first)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from service.domain import elicitations, questions
 from service.domain.writes import perform_write
 from service.schemas.elicitations import (
     ElicitationCreate,
+    ElicitationPreviewPublic,
     ElicitationPublic,
     ElicitationRecordsPublic,
 )
@@ -51,10 +52,18 @@ def list_questions(
         Literal["open", "resolved", "annulled"] | None, Query(description="only these")
     ] = None,
     group: Annotated[str | None, Query(description="only the questions of this group")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="only the questions whose title or id contains this text, in any case",
+        ),
+    ] = None,
 ) -> QuestionsPublic:
     """Questions in id order, each with its latest forecast; follow `next` for more (with
-    the same `status` and `group`)."""
-    return questions.list_questions(session, cursor, limit or settings.page_size, status, group)
+    the same `status`, `group` and `q`)."""
+    return questions.list_questions(session, cursor, limit or settings.page_size, status, group, q)
 
 
 @router.get("/{question_id}", response_model=QuestionPublic)
@@ -154,6 +163,20 @@ def list_elicitations(
         session, question_id, cursor, limit or settings.page_size
     )
     return etagged_content(request, "els", page.model_dump(mode="json"))
+
+
+@router.post("/{question_id}/elicitations/preview", response_model=ElicitationPreviewPublic)
+def preview_elicitation(
+    question_id: str,
+    body: ElicitationCreate,
+    session: SessionDep,
+    live: LiveDep,
+    who: ForecasterDep,
+) -> ElicitationPreviewPublic:
+    """What posting this elicitation with your key would do to the question's forecast now,
+    beside the forecast served (`served`, `change`). The same checks, fit and instant update
+    as POST .../elicitations; nothing is written and no refit is queued."""
+    return elicitations.preview_elicitation(session, live, who, question_id, body)
 
 
 @router.post("/{question_id}/elicitations", status_code=201, response_model=ElicitationPublic)

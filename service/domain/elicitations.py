@@ -9,8 +9,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.elicitation import LogitNormal, fit_probability, fit_quantiles
-from service.domain.forecasts import forecast_public, get_question_or_404
+from models.elicitation import ElicitationFit, LogitNormal, fit_probability, fit_quantiles
+from service.domain.forecasts import (
+    current_posterior,
+    forecast_previews,
+    forecast_public,
+    get_question_or_404,
+)
 from service.domain.inputs import forecast_of
 from service.domain.keys import Principal
 from service.domain.pages import invalid_cursor, page_and_next
@@ -22,6 +27,7 @@ from service.live import Change, LiveForecasts
 from service.schemas.elicitations import (
     ElicitationCreate,
     ElicitationFittedPublic,
+    ElicitationPreviewPublic,
     ElicitationPublic,
     ElicitationRecordPublic,
     ElicitationRecordsPublic,
@@ -29,6 +35,35 @@ from service.schemas.elicitations import (
 from service.schemas.jsonable import json_safe
 from service.store.repositories import ElicitationRepository
 from service.store.tables import ElicitationRow
+
+
+def _fitted(body: ElicitationCreate) -> ElicitationFit:
+    """The logit-normal of the statement: its quantiles, or its probability and confidence."""
+    if body.quantiles is not None:
+        stated: dict[float | str, float] = {k: v for k, v in body.quantiles.items()}
+        return fit_quantiles(stated)
+    assert body.probability is not None
+    return fit_probability(body.probability, body.confidence)
+
+
+def _elicitation_row(
+    body: ElicitationCreate, fit: ElicitationFit, who: Principal, question_id: str, row_id: str
+) -> ElicitationRow:
+    """The record of ``body`` by ``who``, made now (not added to any session)."""
+    return ElicitationRow(
+        id=row_id,
+        question_id=question_id,
+        forecaster_id=who.name,
+        created_at=datetime.now(UTC),
+        probability=body.probability,
+        confidence=body.confidence,
+        quantiles=body.quantiles,
+        logit_mean=float(fit.logit_mean),
+        logit_sd=float(fit.logit_sd),
+        fitted=fit.to_dict(),
+        source="api",
+        created_by=who.label,
+    )
 
 
 def create_elicitation(
@@ -40,28 +75,9 @@ def create_elicitation(
 ) -> WriteResult:
     """Call under ``live.lock`` (perform_write does)."""
     require_open(get_question_or_404(session, question_id))
-    if body.quantiles is not None:
-        stated: dict[float | str, float] = {k: v for k, v in body.quantiles.items()}
-        fit = fit_quantiles(stated)
-    else:
-        assert body.probability is not None
-        fit = fit_probability(body.probability, body.confidence)
-    now = datetime.now(UTC)
+    fit = _fitted(body)
     row = ElicitationRepository(session).add(
-        ElicitationRow(
-            id="el-" + uuid.uuid4().hex[:16],
-            question_id=question_id,
-            forecaster_id=who.name,
-            created_at=now,
-            probability=body.probability,
-            confidence=body.confidence,
-            quantiles=body.quantiles,
-            logit_mean=float(fit.logit_mean),
-            logit_sd=float(fit.logit_sd),
-            fitted=fit.to_dict(),
-            source="api",
-            created_by=who.label,
-        )
+        _elicitation_row(body, fit, who, question_id, "el-" + uuid.uuid4().hex[:16])
     )
     current = live.current
     if current is None or question_id not in current.question_ids:
@@ -82,7 +98,9 @@ def create_elicitation(
     if updated.needs_refit():
         refit_job = enqueue_refit(session, f"elicitation:{row.id}", who.label)
     (f,) = updated.predict([question_id])
-    (hist,) = live.write_history(session, updated, [Change(f, "elicitation", row.id)], now)
+    (hist,) = live.write_history(
+        session, updated, [Change(f, "elicitation", row.id)], row.created_at
+    )
     return WriteResult(
         ElicitationPublic(
             id=row.id,
@@ -94,6 +112,39 @@ def create_elicitation(
             refit_job_id=refit_job,
         ),
         posterior=updated,
+    )
+
+
+def preview_elicitation(
+    session: Session,
+    live: LiveForecasts,
+    who: Principal,
+    question_id: str,
+    body: ElicitationCreate,
+) -> ElicitationPreviewPublic:
+    """What posting ``body`` as ``who`` would do to the question's forecast now: the same
+    checks, fit and instant update as :func:`create_elicitation`, on a snapshot of the live
+    posterior; nothing is written and no refit is queued."""
+    require_open(get_question_or_404(session, question_id))
+    fit = _fitted(body)
+    current = current_posterior(live)
+    if current is None or question_id not in current.question_ids:
+        return ElicitationPreviewPublic(
+            question_id=question_id,
+            forecaster_id=who.name,
+            fitted=fit.to_dict(),
+            forecast=None,
+            needs_refit=True,
+        )
+    row = _elicitation_row(body, fit, who, question_id, "el-preview")
+    updated = current.with_forecast(forecast_of(row, current.config.probability_eps))
+    (preview,) = forecast_previews(session, updated, updated.predict([question_id]))
+    return ElicitationPreviewPublic(
+        question_id=question_id,
+        forecaster_id=who.name,
+        fitted=fit.to_dict(),
+        forecast=preview,
+        needs_refit=updated.needs_refit(),
     )
 
 

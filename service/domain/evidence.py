@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from models.evidence import likelihood_ratio_from_verbal
-from service.domain.forecasts import forecast_public, get_question_or_404
+from models.forecast_model import Posterior
+from service.domain.forecasts import (
+    current_posterior,
+    forecast_previews,
+    forecast_public,
+    get_question_or_404,
+)
 from service.domain.inputs import evidence_of
 from service.domain.keys import Principal
 from service.domain.pages import invalid_cursor, page_and_next
@@ -23,6 +29,7 @@ from service.schemas.evidence import (
     EvidenceEffectPublic,
     EvidenceItemPublic,
     EvidenceItemsPublic,
+    EvidencePreviewPublic,
     EvidencePublic,
     EvidenceRetractionCreate,
     EvidenceRetractionPublic,
@@ -33,15 +40,12 @@ from service.store.repositories import EvidenceRepository
 from service.store.tables import EvidenceEffectRow, EvidenceRetractionRow, EvidenceRow
 
 
-def create_evidence(
-    session: Session, live: LiveForecasts, who: Principal, body: EvidenceCreate
-) -> WriteResult:
-    """Call under ``live.lock`` (perform_write does)."""
-    for eff in body.effects:
-        require_open(get_question_or_404(session, eff.question_id))
-    now = datetime.now(UTC)
+def _evidence_rows(
+    body: EvidenceCreate, who: Principal, evidence_id: str, now: datetime
+) -> tuple[EvidenceRow, list[EvidenceEffectRow]]:
+    """The records of ``body`` (not added to any session), each effect with its ratio."""
     row = EvidenceRow(
-        id="ev-" + uuid.uuid4().hex[:16],
+        id=evidence_id,
         title=body.title,
         observed_at=body.observed_at,
         source_url=body.source_url,
@@ -62,10 +66,31 @@ def create_evidence(
         )
         for e in body.effects
     ]
+    return row, effects
+
+
+def _require_open_questions(session: Session, body: EvidenceCreate) -> None:
+    for eff in body.effects:
+        require_open(get_question_or_404(session, eff.question_id))
+
+
+def _in_fit(
+    posterior: Posterior | None, effects: list[EvidenceEffectRow]
+) -> list[EvidenceEffectRow]:
+    return [e for e in effects if posterior is not None and e.question_id in posterior.question_ids]
+
+
+def create_evidence(
+    session: Session, live: LiveForecasts, who: Principal, body: EvidenceCreate
+) -> WriteResult:
+    """Call under ``live.lock`` (perform_write does)."""
+    _require_open_questions(session, body)
+    now = datetime.now(UTC)
+    row, effects = _evidence_rows(body, who, "ev-" + uuid.uuid4().hex[:16], now)
     EvidenceRepository(session).add_with_effects(row, effects)
     job = enqueue_refit(session, f"evidence:{row.id}", who.label)
     current = live.current
-    known = [e for e in effects if current is not None and e.question_id in current.question_ids]
+    known = _in_fit(current, effects)
     if current is None or not known:
         return WriteResult(EvidencePublic(id=row.id, forecasts=[], refit_job_id=job))
     updated = current.with_evidence(evidence_of(row, known))
@@ -81,6 +106,29 @@ def create_evidence(
             needs_refit=updated.needs_refit(),
         ),
         posterior=updated,
+    )
+
+
+def preview_evidence(
+    session: Session, live: LiveForecasts, who: Principal, body: EvidenceCreate
+) -> EvidencePreviewPublic:
+    """What posting ``body`` would do to the forecasts now: the same checks and the same
+    instant update as :func:`create_evidence`, on a snapshot of the live posterior; nothing
+    is written and no refit is queued."""
+    _require_open_questions(session, body)
+    row, effects = _evidence_rows(body, who, "ev-preview", datetime.now(UTC))
+    current = current_posterior(live)
+    known = _in_fit(current, effects)
+    not_in_fit = [e.question_id for e in effects if e not in known]
+    if current is None or not known:
+        return EvidencePreviewPublic(forecasts=[], not_in_fit=not_in_fit, needs_refit=False)
+    updated = current.with_evidence(evidence_of(row, known))
+    return EvidencePreviewPublic(
+        forecasts=forecast_previews(
+            session, updated, updated.predict([e.question_id for e in known])
+        ),
+        not_in_fit=not_in_fit,
+        needs_refit=updated.needs_refit(),
     )
 
 

@@ -7,16 +7,19 @@ import hashlib
 import io
 import math
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from models.constants import KHAT_THRESHOLD
+from models.forecast_model import Posterior, QuestionForecast
 from service.errors import InvalidInput, NoPublishedFit, NotFound
 from service.live import LiveForecasts
 from service.schemas.forecasts import (
     Cause,
     ForecastHistoryPoint,
     ForecastHistoryPublic,
+    ForecastPreview,
     ForecastPublic,
 )
 from service.schemas.times import is_in_the_future, utc, utc_text
@@ -44,6 +47,50 @@ def forecast_public(row: ForecastHistoryRow) -> ForecastPublic:
         khat=_khat(row.khat),
         needs_refit=row.khat is not None and not row.khat <= KHAT_THRESHOLD,
     )
+
+
+def _numbers(f: QuestionForecast) -> dict[str, Any]:
+    """The fields of :class:`ForecastNumbers` from a model's forecast."""
+    return {
+        "question_id": f.question_id,
+        "probability": f.probability,
+        "interval": f.interval,
+        "interval_prob": f.interval_prob,
+        "median": f.median,
+        "contentious": f.contentious,
+        "as_of": f.as_of,
+    }
+
+
+def current_posterior(live: LiveForecasts) -> Posterior | None:
+    """The live posterior as it stands (a reader's snapshot: updates make new posteriors)."""
+    with live.lock:
+        return live.current
+
+
+def forecast_previews(
+    session: Session, posterior: Posterior, forecasts: list[QuestionForecast]
+) -> list[ForecastPreview]:
+    """What ``posterior`` would serve, beside the forecasts served now; nothing is written."""
+    served = ForecastHistoryRepository(session).get_latest_of_questions(
+        [f.question_id for f in forecasts]
+    )
+    now = datetime.now(UTC)
+    previews = []
+    for f in forecasts:
+        before = served.get(f.question_id)
+        previews.append(
+            ForecastPreview(
+                **_numbers(f),
+                fit_id=posterior.fit_id,
+                computed_at=now,
+                khat=_khat(posterior.khat),
+                needs_refit=posterior.needs_refit(),
+                served=None if before is None else forecast_public(before),
+                change=None if before is None else f.probability - before.probability,
+            )
+        )
+    return previews
 
 
 def etag_of_history_row(row: ForecastHistoryRow) -> str:
@@ -92,20 +139,14 @@ def get_forecast_at(
             f"at ({utc_text(at)}) is before question {question_id!r} opened "
             f"(opens_at {utc_text(question.opens_at)}): give a time from then on",
         )
-    with live.lock:
-        posterior = live.current
+    posterior = current_posterior(live)
     if posterior is None or question_id not in posterior.question_ids:
         raise NoPublishedFit(f"question {question_id!r} has no forecast yet")
     (f,) = posterior.predict([question_id], at=at)
     version = f"{posterior.fit_id}|{len(posterior.updates)}|{at.isoformat()}|{question_id}"
     etag = '"at-' + hashlib.sha256(version.encode()).hexdigest()[:24] + '"'
     public = ForecastPublic(
-        question_id=question_id,
-        probability=f.probability,
-        interval=f.interval,
-        interval_prob=f.interval_prob,
-        median=f.median,
-        contentious=f.contentious,
+        **_numbers(f),
         tier=posterior.tier,  # type: ignore[arg-type]
         fit_id=posterior.fit_id,
         computed_at=datetime.now(UTC),
@@ -115,7 +156,6 @@ def get_forecast_at(
         khat=_khat(posterior.khat),
         needs_refit=posterior.needs_refit(),
         at=at,
-        as_of=f.as_of,
     )
     return public, etag
 

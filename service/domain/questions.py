@@ -62,9 +62,15 @@ def list_questions(
     limit: int,
     status: str | None = None,
     group: str | None = None,
+    text: str | None = None,
 ) -> QuestionsPublic:
     """A page of questions in id order, with their latest forecasts; only those of ``status``
-    and ``group`` when given (an unknown group is a 422 that lists the groups)."""
+    and ``group``, and whose title or id contains ``text`` (any case), when given (an unknown
+    group is a 422 that lists the groups)."""
+    if text is not None and not text.strip():
+        raise InvalidInput.at(
+            ["query", "q"], "q is blank: give the text to look for, or leave q out"
+        )
     repo = QuestionRepository(session)
     # A cursor is the id of the last question of a page (questions are never deleted), so
     # anything else did not come from `next`: say so rather than page from a made-up place.
@@ -72,7 +78,9 @@ def list_questions(
         raise invalid_cursor(cursor)
     if group is not None:
         require_known_group(group, repo.list_groups())
-    rows = repo.list_page_after_id(cursor, limit + 1, status, group)
+    rows = repo.list_page_after_id(
+        cursor, limit + 1, status, group, None if text is None else text.strip()
+    )
     page, following = page_and_next(rows, limit)
     latest = ForecastHistoryRepository(session).get_latest_of_questions([r.id for r in page])
     return QuestionsPublic(

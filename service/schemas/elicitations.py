@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.schemas.forecasts import ForecastPublic
+from service.schemas.forecasts import ForecastPreview, ForecastPublic
 
 
 class ElicitationCreate(BaseModel):
@@ -63,6 +63,23 @@ class ElicitationPublic(BaseModel):
     forecast: ForecastPublic | None
     needs_refit: bool
     refit_job_id: int | None
+
+
+class ElicitationPreviewPublic(BaseModel):
+    """POST /v1/questions/{id}/elicitations/preview: what the elicitation would do, nothing
+    written."""
+
+    question_id: str
+    forecaster_id: str = Field(description="the key's forecaster, whose record weighs it")
+    fitted: dict[str, Any] = Field(description="the fitted distribution, as the post would store")
+    forecast: ForecastPreview | None = Field(
+        description="the question's forecast after it; null when the published fit does not "
+        "hold the question yet (the post would queue a refit)"
+    )
+    needs_refit: bool = Field(
+        description="true when posting it would queue a refit: the instant update is not "
+        "safe (k-hat > 0.7), or the fit does not hold the question"
+    )
 
 
 # --- reading elicitations back -----------------------------------------------------------

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from models.constants import RELIABILITY_CLASSES
 from models.evidence import MAX_LIKELIHOOD_RATIO, VERBAL_LIKELIHOOD_RATIOS, check_likelihood_ratio
-from service.schemas.forecasts import ForecastPublic
+from service.schemas.forecasts import ForecastPreview, ForecastPublic
 from service.schemas.times import UtcDatetime, is_in_the_future
 
 Reliability = Literal["official-statement", "verified-report", "media-report", "rumour"]
@@ -112,6 +112,21 @@ class EvidencePublic(BaseModel):
     forecasts: list[ForecastPublic]
     refit_job_id: int | None
     needs_refit: bool = False
+
+
+class EvidencePreviewPublic(BaseModel):
+    """POST /v1/evidence/preview: the forecasts the evidence would move, nothing written."""
+
+    forecasts: list[ForecastPreview] = Field(
+        description="each affected question in the published fit, in the order of `effects`"
+    )
+    not_in_fit: list[str] = Field(
+        description="affected questions the published fit does not hold yet (added since, or "
+        "no fit yet): the refit the post queues would forecast them"
+    )
+    needs_refit: bool = Field(
+        description="true when the instant update would not be safe (k-hat > 0.7)"
+    )
 
 
 class EvidenceRetractionPublic(BaseModel):

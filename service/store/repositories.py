@@ -77,7 +77,11 @@ class QuestionRepository:
         limit: int,
         status: str | None = None,
         group: str | None = None,
+        text: str | None = None,
     ) -> Sequence[QuestionRow]:
+        """``text``: only questions whose title or id contains it, ignoring case (SQL's
+        ``lower``: every letter on PostgreSQL, ASCII letters on SQLite); ``%`` and ``_``
+        are matched as themselves."""
         stmt = select(QuestionRow).order_by(QuestionRow.id).limit(limit)
         if after_id is not None:
             stmt = stmt.where(QuestionRow.id > after_id)
@@ -85,6 +89,14 @@ class QuestionRepository:
             stmt = stmt.where(QuestionRow.status == status)
         if group is not None:
             stmt = stmt.where(QuestionRow.group == group)
+        if text is not None:
+            needle = text.lower()
+            stmt = stmt.where(
+                or_(
+                    func.lower(QuestionRow.title).contains(needle, autoescape=True),
+                    func.lower(QuestionRow.id).contains(needle, autoescape=True),
+                )
+            )
         return self.session.scalars(stmt).all()
 
     def get_by_ids(self, question_ids: Sequence[str]) -> dict[str, QuestionRow]:

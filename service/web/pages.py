@@ -110,20 +110,23 @@ def question_list_page(
     settings: SettingsDep,
     sort: Annotated[str | None, Query()] = None,
     status: Annotated[str | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
-    """The questions (open ones unless ``status`` says otherwise) with their forecasts,
-    sparklines and last changes."""
+    """The questions (open ones unless ``status`` says otherwise; those whose title or id
+    contains ``q``, if given) with their forecasts, sparklines and last changes."""
     if not settings.public_reads:
         return _needs_public_reads(request)
     sort = sort if sort in views.SORT_KEYS else None
     status = status if status in QUESTION_STATUSES else "open"
-    rows = views.question_list(session, sort, None if status == "all" else status)
+    text = (q or "").strip()
+    rows = views.question_list(session, sort, None if status == "all" else status, text or None)
     return _page(
         request,
         "questions.html",
         rows=rows,
         sort=sort,
         status=status,
+        search=text,
         statuses=QUESTION_STATUSES,
         nav="questions",
     )

@@ -167,11 +167,11 @@ def _sparkline(rows: Sequence[ForecastHistoryRow], title: str) -> Markup:
     return sparkline_svg(values, label=label)
 
 
-def _all_questions(session: Session, status: str | None) -> list[QuestionPublic]:
+def _all_questions(session: Session, status: str | None, text: str | None) -> list[QuestionPublic]:
     items: list[QuestionPublic] = []
     cursor: str | None = None
     while len(items) < MAX_QUESTIONS:
-        page = questions.list_questions(session, cursor, QUESTIONS_PAGE, status)
+        page = questions.list_questions(session, cursor, QUESTIONS_PAGE, status, text=text)
         items.extend(page.items)
         if page.next is None:
             break
@@ -197,10 +197,10 @@ def _sort_key(sort: str) -> Callable[[QuestionRow], Any]:
 
 
 def question_list(
-    session: Session, sort: str | None, status: str | None = None
+    session: Session, sort: str | None, status: str | None = None, text: str | None = None
 ) -> list[QuestionRow]:
-    """Every question (of ``status``, if given) with its forecast, sparkline and last change,
-    in ``sort`` order:
+    """Every question (of ``status``, and whose title or id contains ``text``, if given) with
+    its forecast, sparkline and last change, in ``sort`` order:
     probability high to low, largest last change first, soonest resolution first, title
     A to Z; or id order (the API's) when ``sort`` is None or unknown."""
     # One query for every question's recent history (not one per question).
@@ -209,7 +209,7 @@ def question_list(
     )
     describe = CauseDescriber(session)
     rows = []
-    for q in _all_questions(session, status):
+    for q in _all_questions(session, status, text):
         served = recent.get(q.id, [])
         rows.append(QuestionRow(q, _sparkline(served, q.title), _last_change(served, describe)))
     if sort in SORT_KEYS:

@@ -116,10 +116,23 @@ def test_posting_evidence_through_the_form_raises_the_probability(
     form.get_by_label("Source URL").fill("https://example.org/report")
     form.get_by_label("API key").fill(live_server.forecaster_key)
     screenshot("04-evidence-form-filled")
-    form.get_by_role("button", name="Post evidence").click()
 
+    # A preview says where the forecast would go, and posts nothing.
+    form.get_by_role("button", name="Preview").click()
+    page.wait_for_function(
+        "() => document.getElementById('evidence-result').textContent.startsWith('Preview')"
+    )
+    previewed = form.get_by_role("status").inner_text()
+    assert f"P(yes) {before_text} → " in previewed and "nothing posted" in previewed
+    assert page.locator("#current-probability").inner_text().strip() == before_text
+    assert live_server.get_json("/v1/evidence")["items"] == []
+    screenshot("04b-evidence-previewed")
+
+    form.get_by_role("button", name="Post evidence").click()
     wait_for_probability_change(page, before_text)
     after = shown_probability(page)
+    # ...and the post lands where the preview said.
+    assert re.search(r"→ (\d+\.\d%)", previewed).group(1) == f"{100 * after:.1f}%"  # type: ignore[union-attr]
     assert after > before, "a likelihood ratio above 1 raises the probability"
     result = form.get_by_role("status")
     assert "→" in result.inner_text() and before_text in result.inner_text()

@@ -16,11 +16,10 @@ def gaussian_by_hand(post, data, question_id: str, d: int):
     j = post._positions[question_id]
     g = post._group_of(j)
     mu, tau = post.draws["mu_group_phi"][:, g], post.draws["tau_phi"][:, g]
-    rng = np.random.default_rng(0)
     mine = sorted(
         (f for f in data.forecasts if f.question_id == question_id), key=lambda f: f.created_at
     )
-    stated = [post._stated(f, rng) for f in mine]
+    stated = [post._stated(f) for f in mine]
     ll, mean, var = post._gaussian(stated, 1.0, mu, tau)
     q = np.zeros(len(mine), dtype=np.int64)
 

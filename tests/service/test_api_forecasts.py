@@ -58,6 +58,44 @@ def test_questions_list_filters_by_status_and_group_across_pages(client, keys):
     assert client.get("/v1/questions", params={"status": "closed"}).status_code == 422
 
 
+def test_questions_list_finds_text_in_titles_and_ids_in_any_case(client, keys):
+    r = client.post(
+        "/v1/questions",
+        json={
+            "id": "line-of-contact",
+            "title": "A 100% frozen_line by 2027?",
+            "group": "settlement",
+        },
+        headers=keys.auth("admin"),
+    )
+    assert r.status_code == 201, r.text
+
+    def ids(**params: str | int) -> list[str]:
+        out, cursor = [], None
+        while True:
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            r = client.get("/v1/questions", params=query)
+            assert r.status_code == 200, r.text
+            out += [q["id"] for q in r.json()["items"]]
+            if r.json()["next"] is None:
+                return out
+            cursor = r.json()["next"]
+
+    assert ids(q="TRUCE") == [Q]  # the title, in any case
+    assert ids(q="relief-by") == ["sanctions-relief-by-2027"]  # the id (its title: "relieved")
+    assert ids(q="  summit ") == ["summit-by-2027"]  # the text is trimmed
+    every = ["line-of-contact", "sanctions-relief-by-2027", "summit-by-2027", Q]
+    assert ids(q="By 2027", limit=1) == every  # `next` pages through the matches
+    # LIKE's wildcards are matched as themselves.
+    assert ids(q="%") == ids(q="_") == ids(q="0% frozen_") == ["line-of-contact"]
+    assert ids(q="truce", status="resolved") == [] and ids(q="truce", group="belarus") == []
+    assert ids(q="no such words") == []
+    for blank in ("", "   "):
+        r = client.get("/v1/questions", params={"q": blank})
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem")
+        assert "q" in r.json()["detail"]
+
+
 def test_forecast_without_a_published_fit_is_a_503_problem(client):
     r = client.get(f"/v1/questions/{Q}/forecast")
     assert r.status_code == 503

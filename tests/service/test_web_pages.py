@@ -127,6 +127,21 @@ def test_question_list_shows_open_questions_unless_asked_for_others(client, keys
     assert "No annulled questions." in none and 'href="/?status=all"' in none
 
 
+def test_question_list_finds_questions_by_title_or_id(client) -> None:  # type: ignore[no-untyped-def]
+    found = assert_html(client.get("/", params={"q": "SUMMIT", "sort": "title"}))
+    assert 'href="/questions/summit-by-2027"' in found and f'href="/questions/{Q}"' not in found
+    assert 'name="q" value="SUMMIT"' in found
+    # Sorting keeps the search.
+    assert 'href="?sort=probability&amp;q=SUMMIT"' in found
+    by_id = assert_html(client.get("/", params={"q": "relief-by", "status": "all"}))
+    assert 'href="/questions/sanctions-relief-by-2027"' in by_id
+    assert 'href="/questions/summit-by-2027"' not in by_id
+    none = assert_html(client.get("/", params={"q": "ceasefire <b>"}))
+    assert "No open question has “ceasefire &lt;b&gt;” in its title or id." in none
+    # An empty search box shows the list as without it.
+    assert assert_html(client.get("/", params={"q": " "})).count('href="/questions/') == len(TITLES)
+
+
 def test_question_list_shows_forecasts_sparklines_and_last_change(live_client) -> None:  # type: ignore[no-untyped-def]
     items = live_client.get("/v1/questions").json()["items"]
     html = assert_html(live_client.get("/"))

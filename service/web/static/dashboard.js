@@ -218,33 +218,55 @@
     });
   }
 
-  function wireForm(form, build, url, onSuccess) {
+  function describePreview(preview) {
+    if (!preview) {
+      return "Preview: the published fit does not hold this question yet; posting queues a refit.";
+    }
+    const before = preview.served ? preview.served.probability : null;
+    let text = "Preview, nothing posted: P(yes) " + percent(before) + " → " + percent(preview.probability);
+    if (before !== null) text += " (" + pointsChange(preview.change) + ")";
+    text += ", 90% interval " + percentInterval(preview.interval) + ".";
+    if (preview.needs_refit) text += " Posting it would queue a refit, which decides the forecast.";
+    return text;
+  }
+
+  // Runs one request of a form: the key, the result and error lines, the button held.
+  function wireForm(form, build, url, onSuccess, previewUrl, onPreview) {
     const button = form.querySelector("button[type=submit]");
+    const previewButton = form.querySelector("button.preview");
     const result = form.querySelector(".result");
     const alertBox = form.querySelector("[role=alert]");
-    if (button) button.disabled = false;
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
+
+    async function run(held, target, onDone, refresh) {
       result.textContent = "";
       alertBox.hidden = true;
       alertBox.textContent = "";
       const key = form.querySelector("input.api-key").value.trim();
       const prob = document.getElementById("current-probability");
       const before = prob && prob.dataset.probability ? Number(prob.dataset.probability) : null;
-      button.disabled = true;
+      held.disabled = true;
       try {
-        const body = build(form);
-        const payload = await post(url, key, body);
-        result.textContent = onSuccess(payload, before);
+        const payload = await post(target, key, build(form));
+        result.textContent = onDone(payload, before);
         // The tables and plots follow; if that fails, a reload still shows them.
-        refreshQuestionPage().catch(() => {});
+        if (refresh) refreshQuestionPage().catch(() => {});
       } catch (error) {
         alertBox.textContent = error.message;
         alertBox.hidden = false;
       } finally {
-        button.disabled = false;
+        held.disabled = false;
       }
+    }
+
+    if (button) button.disabled = false;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      run(button, url, onSuccess, true);
     });
+    if (previewButton) {
+      previewButton.disabled = false;
+      previewButton.addEventListener("click", () => run(previewButton, previewUrl, onPreview, false));
+    }
   }
 
   function initForms() {
@@ -277,6 +299,9 @@
           showCurrent(forecast, evidenceForm.elements.namedItem("title").value.trim());
           return "Evidence recorded (" + payload.id + "). " + describeChange(before, forecast);
         },
+        "/v1/evidence/preview",
+        (payload) =>
+          describePreview((payload.forecasts || []).find((f) => f.question_id === qid) || null),
       );
     }
 
@@ -313,6 +338,8 @@
           }
           return text + ". " + describeChange(before, payload.forecast);
         },
+        "/v1/questions/" + encodeURIComponent(qid) + "/elicitations/preview",
+        (payload) => describePreview(payload.forecast),
       );
     }
   }
