@@ -40,6 +40,14 @@ class ArtifactCorrupt(DomainError):
     title = "A posterior artifact does not match its recorded sha256"
 
 
+def state_key(posterior: Posterior) -> str:
+    """Names what a live posterior holds: its fit and the updates on it, by content (after
+    a retraction the chain is rebuilt, and may come back to as many updates as before with
+    other ones in it)."""
+    updates = hashlib.sha256("\n".join(posterior.updates).encode()).hexdigest()[:16]
+    return f"{posterior.fit_id}+{len(posterior.updates)}+{updates}"
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from models.constants import KHAT_THRESHOLD
 from models.forecast_model import Posterior, QuestionForecast
 from service.errors import InvalidInput, NoPublishedFit, NotFound
-from service.live import LiveForecasts
+from service.live import LiveForecasts, state_key
 from service.schemas.forecasts import (
     Cause,
     ForecastHistoryPoint,
@@ -143,7 +143,7 @@ def get_forecast_at(
     if posterior is None or question_id not in posterior.question_ids:
         raise NoPublishedFit(f"question {question_id!r} has no forecast yet")
     (f,) = posterior.predict([question_id], at=at)
-    version = f"{posterior.fit_id}|{len(posterior.updates)}|{at.isoformat()}|{question_id}"
+    version = f"{state_key(posterior)}|{at.isoformat()}|{question_id}"
     etag = '"at-' + hashlib.sha256(version.encode()).hexdigest()[:24] + '"'
     public = ForecastPublic(
         **_numbers(f),

@@ -29,7 +29,7 @@ from service.domain.fits import fit_artifact_path, get_fit_or_404
 from service.domain.forecasts import get_question_or_404
 from service.domain.track_record import scored_questions, served_before
 from service.errors import Conflict, InvalidInput, NoPublishedFit
-from service.live import LiveForecasts
+from service.live import LiveForecasts, state_key
 from service.settings import Settings
 from service.store.repositories import (
     EvidenceRepository,
@@ -133,10 +133,6 @@ def _live_posterior(live: LiveForecasts) -> Any:
     return current, base
 
 
-def _state_key(posterior: Any) -> str:
-    return f"{posterior.fit_id}+{len(posterior.updates)}"
-
-
 # -- one question -----------------------------------------------------------------------------
 def question_posterior_plot(
     session: Session, live: LiveForecasts, cache: PlotCache, question_id: str, fmt: Format
@@ -157,7 +153,7 @@ def question_posterior_plot(
         prior = prior_probability_draws(current.config)
         return posterior_figure(draws, weights, prior, title=question.title)
 
-    return cache.image(("posterior", question_id, _state_key(current)), fmt, draw)
+    return cache.image(("posterior", question_id, state_key(current)), fmt, draw)
 
 
 def question_history_plot(

@@ -142,6 +142,36 @@ def test_plots_are_drawn_once_per_state_and_revalidate_with_etags(live_client, k
     assert "Ceasefire talks announced (LR 6)" in _svg_text(history.content)
 
 
+def test_a_retraction_then_new_evidence_is_a_new_state_not_the_retracted_one(live_client, keys):
+    """After a retraction the live posterior is rebuilt; a later post may bring it back to as
+    many updates as before, with other contents: its plot must not be the old one's."""
+    path = f"/v1/questions/{Q}/plots/posterior"
+
+    def post(ratio: float) -> str:
+        body = {
+            "title": f"Report with ratio {ratio:g}",
+            "observed_at": "2026-06-01T12:00:00Z",
+            "reliability": "verified-report",
+            "effects": [{"question_id": Q, "likelihood_ratio": ratio}],
+        }
+        r = live_client.post("/v1/evidence", headers=keys.auth("forecaster"), json=body)
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    raised = post(8.0)
+    with_raised = live_client.get(path, params={"format": "svg"})
+    r = live_client.post(
+        f"/v1/evidence/{raised}/retraction",
+        headers=keys.auth("forecaster"),
+        json={"reason": "misreported"},
+    )
+    assert r.status_code == 201, r.text
+    post(0.125)
+    with_lowered = live_client.get(path, params={"format": "svg"})
+    assert with_lowered.headers["ETag"] != with_raised.headers["ETag"]
+    assert with_lowered.content != with_raised.content
+
+
 def test_posterior_plot_states_the_served_interval(live_client):
     forecast = live_client.get(f"/v1/questions/{Q}/forecast").json()
     text = _svg_text(live_client.get(f"/v1/questions/{Q}/plots/posterior?format=svg").content)
