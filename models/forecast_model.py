@@ -975,6 +975,38 @@ class QuestionForecast:
         }
 
 
+@dataclass(frozen=True)
+class InputInfluence:
+    """One forecast's or evidence item's pull on a question (:meth:`Posterior.influence`)."""
+
+    #: ``"forecast"`` or ``"evidence"``.
+    kind: str
+    #: The forecast's (elicitation's) or the evidence item's id.
+    id: str
+    #: The question's probability without this input, the others kept.
+    probability_without: float
+    #: The probability with every input minus ``probability_without``.
+    influence: float
+    #: Pareto k-hat of the reweighting without it (above 0.7: only a refit can tell).
+    khat: float | None
+
+
+@dataclass(frozen=True)
+class QuestionInfluence:
+    """What moves an open question's probability (:meth:`Posterior.influence`)."""
+
+    question_id: str
+    #: The probability with every input, recomputed as each ``probability_without`` is.
+    probability: float
+    #: P(yes) of a question of the same group with no forecast and no evidence.
+    group_prior: float
+    group_prior_interval: tuple[float, float]
+    #: Largest pull first.
+    inputs: list[InputInfluence]
+    #: The question's older forecasts, not left out one by one (see ``max_forecasts``).
+    forecasts_not_shown: int = 0
+
+
 def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, probs: Sequence[float]):
     order = np.argsort(values)
     v = values[order]
@@ -1256,24 +1288,27 @@ class Posterior:
             total += (y * -np.logaddexp(0, -logit) + (1 - y) * -np.logaddexp(0, logit)).sum(1)
         return total
 
-    def _reweighted(self, new_data: ForecastData, log_ratio: np.ndarray | None, label: str):
+    def _smoothed(
+        self, log_ratio: np.ndarray | None
+    ) -> tuple[np.ndarray | None, float | None, np.ndarray]:
+        """The draws' log weights after ``log_ratio`` on top of those they carry, Pareto-
+        smoothed (``None``: equal), the k-hat (``None``: not estimated, none needed; ``inf``:
+        weights too extreme to estimate it), and the raw log weights."""
         from arviz_stats.base import array_stats
 
         base = np.zeros(self.n_samples) if self._raw_log_weights is None else self._raw_log_weights
-        if log_ratio is None:
-            raw = base
-        else:
-            raw = base + log_ratio
-        if log_ratio is None and self.log_weights is None:
-            lw, khat = None, None
-        elif np.ptp(raw) == 0:
-            lw, khat = None, None
-        else:
-            smoothed, k = array_stats.psislw(-raw, r_eff=1.0)
-            lw, khat = np.asarray(smoothed), float(k)
-            if not np.isfinite(khat) or not np.all(np.isfinite(lw)):
-                # Weights too extreme to even estimate k: certainly unsafe.
-                lw, khat = None, float("inf")
+        raw = base if log_ratio is None else base + log_ratio
+        if (log_ratio is None and self.log_weights is None) or np.ptp(raw) == 0:
+            return None, None, raw
+        smoothed, k = array_stats.psislw(-raw, r_eff=1.0)
+        lw, khat = np.asarray(smoothed), float(k)
+        if not np.isfinite(khat) or not np.all(np.isfinite(lw)):
+            # Weights too extreme to even estimate k: certainly unsafe.
+            return None, float("inf"), raw
+        return lw, khat, raw
+
+    def _reweighted(self, new_data: ForecastData, log_ratio: np.ndarray | None, label: str):
+        lw, khat, raw = self._smoothed(log_ratio)
         upd = dataclasses.replace(
             self,
             data=new_data,
@@ -1372,7 +1407,8 @@ class Posterior:
                 upd.khat = float("inf")
             return upd
         if changes_mixture:
-            return self._with_forecast_remixed(forecast, before, new_data, label)
+            # Whether it may be contentious changes: the drawn components cannot stay.
+            return self._recollapsed(new_data, forecast.question_id, label)
         # Unresolved: Rao-Blackwellised. Per draw, phi_q given the forecasts is Gaussian; the
         # weight is the new statement's predictive density (not its likelihood at one phi
         # draw, which varies far more), and phi_q is redrawn from its updated Gaussian.
@@ -1398,49 +1434,170 @@ class Posterior:
             self.config.forecaster.contentious.admits(n_forecasts)
         )
 
-    def _with_forecast_remixed(
-        self, forecast: Forecast, before: list[Forecast], new_data: ForecastData, label: str
-    ) -> Posterior:
-        """A forecast on an unresolved question that changes whether it may be contentious.
-
-        The draws' components were drawn under the old rule, so they are integrated out on
-        both sides: per draw, the weight is the marginal likelihood of all the question's
-        forecasts over that of the old ones, each with phi and (where the question may be
-        contentious) its component integrated out; the component and phi are then drawn
-        from their exact conditionals given all the forecasts.
-        """
-        rng = np.random.default_rng(len(self.updates) + 1)
-        qid = forecast.question_id
-        j = self._positions[qid]
-        g = self._group_of(j)
+    def _question_terms(
+        self, data: ForecastData, question_id: str
+    ) -> tuple[list[_Stated], np.ndarray, np.ndarray]:
+        """The forecasts on an unresolved question in ``data``, per draw (unscaled by the
+        drawn component, with ``data``'s evidence in force), and its prior of phi."""
+        g = self._group_of(self._positions[question_id])
         mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
-        share = self.draws["contentious_share"]
+        stated = [
+            self._stated(f, data.evidence, scaled=False)
+            for f in data.forecasts
+            if f.question_id == question_id
+        ]
+        return stated, mu, tau
+
+    def _collapsed_marginal(
+        self, stated: list[_Stated], mu: np.ndarray, tau: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per draw, log p(the forecasts) and log p(them, contentious), with phi and (where
+        the question may be contentious, by their number) its component integrated out."""
         k2 = self.config.forecaster.contentious.noise_scale**2
-        terms = [self._stated(f, scaled=False) for f in [*before, forecast]]
+        usual, noisy = (self._gaussian(stated, k, mu, tau)[0] for k in (1.0, k2))
+        if not self._may_be_contentious(len(stated)):
+            return usual, np.full_like(usual, -np.inf)
+        share = self.draws["contentious_share"]
+        usual, noisy = usual + np.log1p(-share), noisy + np.log(share)
+        return np.logaddexp(usual, noisy), noisy
 
-        def marginal(stated: list[_Stated]) -> tuple[np.ndarray, np.ndarray]:
-            """log p(the forecasts) and log p(them, contentious) per draw."""
-            usual, noisy = (self._gaussian(stated, k, mu, tau)[0] for k in (1.0, k2))
-            if not self._may_be_contentious(len(stated)):
-                return usual, np.full_like(usual, -np.inf)
-            usual, noisy = usual + np.log1p(-share), noisy + np.log(share)
-            return np.logaddexp(usual, noisy), noisy
+    def _recollapsed(self, new_data: ForecastData, question_id: str, label: str) -> Posterior:
+        """An unresolved question whose forecasts or evidence differ in ``new_data``.
 
-        old_ml = marginal(terms[:-1])[0] if before else np.zeros(self.n_samples)
-        new_ml, noisy_ml = marginal(terms)
-        # P(contentious | all forecasts) = exp(noisy_ml - new_ml).
-        noisy = rng.random(self.n_samples) < np.exp(noisy_ml - new_ml)
-        inflate = np.where(noisy, k2, 1.0)
-        _, mean, var = self._gaussian(terms, inflate, mu, tau)
-        phi = mean + np.sqrt(var) * rng.standard_normal(self.n_samples)
-        alpha_q, eta_q = self._theta_scale(j)
+        The draws' component and phi of the question were drawn given the old data, so they
+        are integrated out on both sides: per draw, the weight is the marginal likelihood of
+        the question's forecasts in ``new_data`` over that in ``self.data`` (each under the
+        contentious rule for its own number of forecasts); the component and phi are then
+        drawn from their exact conditionals given the new. Seeded by the number of updates,
+        so two calls on one posterior share their random numbers.
+        """
+        old, mu, tau = self._question_terms(self.data, question_id)
+        old_ml = self._collapsed_marginal(old, mu, tau)[0] if old else np.zeros(self.n_samples)
+        new = self._question_terms(new_data, question_id)[0]
+        return self._recollapsed_to(new_data, question_id, label, old_ml, new)
+
+    def _recollapsed_to(
+        self,
+        new_data: ForecastData,
+        question_id: str,
+        label: str,
+        old_ml: np.ndarray,
+        new: list[_Stated],
+    ) -> Posterior:
+        """:meth:`_recollapsed`, given the old marginal and the new forecasts' terms."""
+        log_ratio, theta_q, noisy = self._recollapsed_question(question_id, old_ml, new)
+        j = self._positions[question_id]
         theta = self.draws["theta"].copy()
-        theta[:, j] = phi / alpha_q + eta_q
+        theta[:, j] = theta_q
         contentious = self.draws["contentious"].copy()
         contentious[:, j] = noisy
-        upd = self._reweighted(new_data, new_ml - old_ml, label)
+        upd = self._reweighted(new_data, log_ratio, label)
         upd.draws = {**self.draws, "theta": theta, "contentious": contentious}
         return upd
+
+    def _recollapsed_question(
+        self, question_id: str, old_ml: np.ndarray, new: list[_Stated]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per draw: the log weight ratio of :meth:`_recollapsed`, and the question's theta and
+        component drawn afresh (seeded by the number of updates)."""
+        rng = np.random.default_rng(len(self.updates) + 1)
+        j = self._positions[question_id]
+        g = self._group_of(j)
+        mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
+        new_ml, noisy_ml = self._collapsed_marginal(new, mu, tau)
+        # P(contentious | the forecasts) = exp(noisy_ml - new_ml).
+        noisy = rng.random(self.n_samples) < np.exp(noisy_ml - new_ml)
+        k2 = self.config.forecaster.contentious.noise_scale**2
+        _, mean, var = self._gaussian(new, np.where(noisy, k2, 1.0), mu, tau)
+        phi = mean + np.sqrt(var) * rng.standard_normal(self.n_samples)
+        alpha_q, eta_q = self._theta_scale(j)
+        return new_ml - old_ml, phi / alpha_q + eta_q, noisy
+
+    def influence(self, question_id: str, max_forecasts: int = 50) -> QuestionInfluence:
+        """How much each forecast and each evidence item on an open question moves its
+        probability, and what the question's group says before any of them.
+
+        Each input's ``probability_without`` is the question's probability with that one
+        input left out: the question is recomputed by :meth:`_recollapsed` without it (its
+        forecasts' likelihood with phi and the component integrated out; the draws
+        reweighted by Pareto-smoothed importance sampling, whose ``khat`` says whether the
+        reweighting can be trusted, as for an instant update). ``probability`` is the same
+        recomputation with every input, on the same random numbers, so that an input that
+        changes nothing has an influence of exactly 0. Influences do not add up: each is
+        one input left out with the others kept.
+
+        ``group_prior`` is P(yes) of a question of the same group with no forecast and no
+        evidence, under this posterior's population (a mean and a central interval of
+        ``INTERVAL_PROB``).
+
+        Only the newest ``max_forecasts`` forecasts are left out one by one (each costs a
+        pass over the question's others); ``forecasts_not_shown`` counts the rest. Every
+        evidence item bearing on the question is.
+
+        Raises
+        ------
+        DataError
+            If the question is unknown, or resolved (its outcome, not its inputs, decides it).
+        """
+        j = int(self._question_index([question_id])[0])
+        if any(r.question_id == question_id for r in self.data.resolutions):
+            raise DataError(f"question {question_id!r} is resolved: its outcome decides it")
+
+        old, mu, tau = self._question_terms(self.data, question_id)
+        old_ml = self._collapsed_marginal(old, mu, tau)[0] if old else np.zeros(self.n_samples)
+
+        def without(data: ForecastData, new: list[_Stated]) -> tuple[float, float | None]:
+            """The question's probability and the reweighting's k-hat, from ``data`` and
+            its forecasts' terms ``new`` (one column of draws, no copy of the others)."""
+            log_ratio, theta_q, _ = self._recollapsed_question(question_id, old_ml, new)
+            log_weights, khat, _ = self._smoothed(log_ratio)
+            if khat is None:
+                khat = self.khat  # (as an update would report it)
+            weights = (
+                np.full(self.n_samples, 1.0 / self.n_samples)
+                if log_weights is None
+                else np.exp(log_weights - logsumexp(log_weights))
+            )
+            a = evidence_offsets(data.evidence, self._positions, np.array([j]), np.array([np.inf]))
+            p = expit(theta_q + (self.draws["w"] @ a.T)[:, 0])
+            return float(np.dot(weights, p)), khat
+
+        with_all, _ = without(self.data, old)
+        inputs: list[InputInfluence] = []
+        mine = [f for f in self.data.forecasts if f.question_id == question_id]
+        # The newest forecasts (each leave-one-out refilters the others: n^2 work in all).
+        shown = sorted(range(len(mine)), key=lambda i: mine[i].created_at)[-max_forecasts:]
+        for i in shown:
+            kept = tuple(x for x in self.data.forecasts if x is not mine[i])
+            p, khat = without(
+                dataclasses.replace(self.data, forecasts=kept), old[:i] + old[i + 1 :]
+            )
+            inputs.append(
+                InputInfluence("forecast", mine[i].id or f"forecast {i}", p, with_all - p, khat)
+            )
+        for e in self.data.evidence:
+            if not any(x.question_id == question_id for x in e.effects):
+                continue
+            data = dataclasses.replace(
+                self.data, evidence=tuple(x for x in self.data.evidence if x is not e)
+            )
+            p, khat = without(data, self._question_terms(data, question_id)[0])
+            inputs.append(InputInfluence("evidence", e.id, p, with_all - p, khat))
+        # The group's prior: phi from its prior alone, one normal per draw (seeded).
+        _, mu, tau = self._question_terms(self.data, question_id)
+        rng = np.random.default_rng(0)
+        alpha_q, eta_q = self._theta_scale(j)
+        prior = expit((mu + tau * rng.standard_normal(self.n_samples)) / alpha_q + eta_q)
+        tail = (1 - INTERVAL_PROB) / 2
+        lo, hi = _weighted_quantiles(prior, self.weights, [tail, 1 - tail])
+        return QuestionInfluence(
+            question_id=question_id,
+            probability=with_all,
+            forecasts_not_shown=len(mine) - len(shown),
+            group_prior=float(np.dot(self.weights, prior)),
+            group_prior_interval=(float(lo), float(hi)),
+            inputs=sorted(inputs, key=lambda x: -abs(x.influence)),
+        )
 
     def _forecast_terms(
         self,

@@ -25,6 +25,7 @@ from service.api import (
     track_record,
 )
 from service.bodylimit import BodySizeLimit
+from service.domain.influence import InfluenceCache
 from service.domain.plots import PlotCache
 from service.errors import install_error_handlers
 from service.jobs.supervisor import FitWorkerCollector, WorkerSupervisor
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.worker = WorkerSupervisor(settings, session_factory)
     app.state.metrics.registry.register(FitWorkerCollector(app.state.worker))
     app.state.plots = PlotCache()
+    app.state.influence = InfluenceCache()
     install_error_handlers(app)
     for module in (
         questions,

@@ -1,16 +1,18 @@
-"""/v1/questions/{id}/forecast: the current forecast (ETag), one at a past time, the history."""
+"""/v1/questions/{id}/forecast: the current forecast (ETag), one at a past time, the history,
+and what moves it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from service.api.deps import LiveDep, ReaderDep, SessionDep
 from service.api.responses import PROBLEMS, csv_download, etagged
-from service.domain import forecasts
+from service.domain import forecasts, influence
 from service.schemas.forecasts import ForecastHistoryPublic, ForecastPublic
+from service.schemas.influence import ForecastInfluencePublic
 
 router = APIRouter(prefix="/v1/questions", tags=["forecasts"], responses=PROBLEMS)
 
@@ -60,3 +62,23 @@ def get_forecast_history(
         text = forecasts.history_csv(history)
         return csv_download(request, text, f"{question_id}-history.csv", etag)
     return etagged(request, history.model_dump(mode="json"), etag)
+
+
+def get_influence_cache(request: Request) -> influence.InfluenceCache:
+    return request.app.state.influence  # type: ignore[no-any-return]
+
+
+@router.get("/{question_id}/forecast/influence", response_model=ForecastInfluencePublic)
+def get_forecast_influence(
+    question_id: str,
+    request: Request,
+    session: SessionDep,
+    live: LiveDep,
+    _: ReaderDep,
+    cache: Annotated[influence.InfluenceCache, Depends(get_influence_cache)],
+) -> Response:
+    """What moves an open question's forecast: each elicitation and evidence item left out
+    in turn (the probability without it, and its pull), and the question's group before any
+    of them. Computed once per state of the forecasts; send If-None-Match for a 304."""
+    public, etag = influence.question_influence(session, live, cache, question_id)
+    return etagged(request, public.model_dump(mode="json"), etag)

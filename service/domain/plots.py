@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 from models.forecast_model import Diagnostics
 from service.domain.fits import fit_artifact_path, get_fit_or_404
 from service.domain.forecasts import get_question_or_404
+from service.domain.lru import Lru
 from service.domain.track_record import scored_questions, served_before
 from service.errors import Conflict, InvalidInput, NoPublishedFit
 from service.live import LiveForecasts, state_key
@@ -49,29 +49,13 @@ class Image:
     etag: str
 
 
-class PlotCache:
+class PlotCache(Lru[tuple[str, ...], Image]):
     """A small LRU of rendered images, and the one lock renders take."""
 
     def __init__(self, max_entries: int = 256) -> None:
-        self.max_entries = max_entries
-        self._images: OrderedDict[tuple[str, ...], Image] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(max_entries)
         self.render_lock = threading.Lock()
         self.renders = 0
-
-    def get(self, key: tuple[str, ...]) -> Image | None:
-        with self._lock:
-            image = self._images.get(key)
-            if image is not None:
-                self._images.move_to_end(key)
-            return image
-
-    def put(self, key: tuple[str, ...], image: Image) -> None:
-        with self._lock:
-            self._images[key] = image
-            self._images.move_to_end(key)
-            while len(self._images) > self.max_entries:
-                self._images.popitem(last=False)
 
     def image(self, key: tuple[str, ...], fmt: Format, draw: Callable[[], Any]) -> Image:
         """The cached image under ``key`` in ``fmt``, drawn by ``draw()`` (a Figure) if new."""

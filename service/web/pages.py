@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from models.constants import RELIABILITY_CLASSES
 from models.evidence import VERBAL_LIKELIHOOD_RATIOS
 from service.api.deps import LiveDep, SessionDep, SettingsDep
-from service.domain import forecasters, track_record
+from service.domain import forecasters, influence, track_record
 from service.errors import InvalidInput, NoPublishedFit, NotFound
 from service.web import views
 
@@ -134,19 +134,29 @@ def question_list_page(
 
 @router.get("/questions/{question_id}", response_class=HTMLResponse)
 def question_page(
-    question_id: str, request: Request, session: SessionDep, settings: SettingsDep
+    question_id: str, request: Request, session: SessionDep, settings: SettingsDep, live: LiveDep
 ) -> HTMLResponse:
-    """One question: forecast, plots, evidence, elicitations, and the forms to add to them."""
+    """One question: forecast, plots, what moves it, evidence, elicitations, and the forms to
+    add to them."""
     if not settings.public_reads:
         return _needs_public_reads(request)
     try:
         page = views.question_page(session, question_id)
     except NotFound as exc:
         return _page(request, "not_found.html", status_code=404, detail=str(exc))
+    moves = None
+    if page.question.status == "open":
+        try:
+            moves, _ = influence.question_influence(
+                session, live, request.app.state.influence, question_id
+            )
+        except NoPublishedFit:
+            moves = None  # not in a published fit yet: nothing to leave out
     return _page(
         request,
         "question.html",
         page=page,
+        influence=moves,
         q=page.question,
         forecast=page.question.forecast,
         reliability_classes=RELIABILITY_CLASSES,

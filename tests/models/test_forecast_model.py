@@ -317,6 +317,10 @@ def test_instant_evidence_update_agrees_with_refit(later_forecast):
     refit = model.fit(data.with_records(evidence=(ev,)), sampler=full_sampler)
     assert refit.diagnostics.publishable
     assert abs(upd.predict([q])[0].probability - refit.predict([q])[0].probability) < 0.02
+    # Left out of the refit again, the evidence gives back the fit without it.
+    pulled = {x.id: x for x in refit.influence(q).inputs}["new"]
+    assert pulled.influence > 0.05
+    assert abs(pulled.probability_without - post.predict([q])[0].probability) < 0.02
 
 
 @pytest.mark.slow
@@ -358,6 +362,13 @@ def _update_agrees_with_refit(
     assert abs(upd.predict([q])[0].probability - refit.predict([q])[0].probability) < 0.02
     # The update really moved the forecast (else agreement would be trivial).
     assert abs(upd.predict([q])[0].probability - post.predict([q])[0].probability) > 0.02
+    # Left out of the refit again, the new forecast gives back the fit without it (and with
+    # one forecast left, the question can no longer be contentious: the mixture changes).
+    influence = refit.influence(q)
+    pulled = {x.id: x for x in influence.inputs}["el-1"]
+    assert pulled.khat is not None and pulled.khat < 0.7
+    assert abs(pulled.probability_without - post.predict([q])[0].probability) < 0.02
+    assert abs(influence.probability - refit.predict([q])[0].probability) < 0.01
     return post
 
 

@@ -127,6 +127,35 @@ def test_question_list_shows_open_questions_unless_asked_for_others(client, keys
     assert "No annulled questions." in none and 'href="/?status=all"' in none
 
 
+def test_a_question_page_shows_what_moves_its_forecast(live_client, keys) -> None:  # type: ignore[no-untyped-def]
+    body = {
+        "title": "Talks announced",
+        "observed_at": "2026-06-01T12:00:00Z",
+        "reliability": "verified-report",
+        "effects": [{"question_id": Q, "likelihood_ratio": 4.0}],
+    }
+    assert live_client.post("/v1/evidence", json=body, headers=keys.auth("forecaster")).is_success
+    api = live_client.get(f"/v1/questions/{Q}/forecast/influence").json()
+    html = assert_html(live_client.get(f"/questions/{Q}"))
+    assert 'id="influence-heading">What moves it' in html
+    for item in api["inputs"]:
+        row = re.search(rf'<tr data-input-id="{item["id"]}">.*?</tr>', html, re.S)
+        assert row is not None, item["id"]
+        assert item["label"] in row.group(0)
+        assert (
+            f'<td class="num without">{100 * item["probability_without"]:.1f}%</td>' in row.group(0)
+        )
+    assert f"{100 * api['group_prior']['probability']:.1f}%" in html
+    # A resolved question has nothing left to move.
+    r = live_client.post(
+        f"/v1/questions/{Q}/resolution",
+        json={"outcome": 1, "resolved_at": "2026-07-01T00:00:00Z"},
+        headers=keys.auth("admin"),
+    )
+    assert r.status_code == 200, r.text
+    assert "What moves it" not in assert_html(live_client.get(f"/questions/{Q}"))
+
+
 def test_question_list_finds_questions_by_title_or_id(client) -> None:  # type: ignore[no-untyped-def]
     found = assert_html(client.get("/", params={"q": "SUMMIT", "sort": "title"}))
     assert 'href="/questions/summit-by-2027"' in found and f'href="/questions/{Q}"' not in found

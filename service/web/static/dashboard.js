@@ -198,7 +198,7 @@
   }
 
   // --- after a post: the server's own rendering of the tables, and fresh plots ----------
-  const REFRESHED_SECTIONS = ["evidence-heading", "elicitations-heading"];
+  const REFRESHED_SECTIONS = ["influence-heading", "evidence-heading", "elicitations-heading"];
 
   async function refreshQuestionPage() {
     const response = await fetch(window.location.pathname, { headers: { Accept: "text/html" } });
