@@ -17,7 +17,7 @@ from models.simulate import EPOCH
 
 STATED = {"e0": 0.2, "e1": 0.25, "e2": 0.3, "e3": 0.2, "e4": 0.25, "high": 0.4, "low": 0.12}
 # Enough draws that the pull of a forecast left out is known to a few thousandths.
-SAMPLER = SamplerSettings(chains=4, tune=1000, draws=2000, seed=1, retries=0)
+SAMPLER = SamplerSettings(chains=4, tune=1000, draws=3000, seed=1, retries=0)
 
 
 def _data(drop: str | None = None) -> ForecastData:
@@ -62,14 +62,15 @@ def test_a_forecast_left_out_gives_what_a_fit_without_it_gives(fitted):
     sizes = [abs(x.influence) for x in influence.inputs]
     assert sizes == sorted(sizes, reverse=True)
     # Against fits without them: the pull is the refit's difference. (Both carry Monte Carlo
-    # error: over sampler seeds 1-3 they differed by up to 0.006, against pulls of -0.019
-    # to -0.026 for "low"; docs/model.md, "What moves a forecast".)
+    # error, and a fresh compile cache draws other numbers: at 2,000 draws a chain, over
+    # sampler seeds 1-3, they differed by up to 0.006, against pulls of -0.019 to -0.026
+    # for "low"; docs/model.md, "What moves a forecast". 3,000 draws a chain, and a margin.)
     served = fitted.predict(["open"])[0].probability
     for who in ("low", "e2"):
         refit = ForecastModel().fit(_data(drop=who), sampler=SAMPLER)
         assert pull_of[who].khat is not None and pull_of[who].khat < 0.7
         refit_pull = served - refit.predict(["open"])[0].probability
-        assert pull_of[who].influence == pytest.approx(refit_pull, abs=0.01)
+        assert pull_of[who].influence == pytest.approx(refit_pull, abs=0.012)
     # The group's prior: wide, where no forecaster is.
     lo, hi = influence.group_prior_interval
     assert lo < influence.group_prior < hi and hi - lo > 0.3
