@@ -989,6 +989,8 @@ class InputInfluence:
     influence: float
     #: Pareto k-hat of the reweighting without it (above 0.7: only a refit can tell).
     khat: float | None
+    #: The input itself.
+    source: Forecast | Evidence
 
 
 @dataclass(frozen=True)
@@ -1005,6 +1007,13 @@ class QuestionInfluence:
     inputs: list[InputInfluence]
     #: The question's older forecasts, not left out one by one (see ``max_forecasts``).
     forecasts_not_shown: int = 0
+
+
+def _normalised(log_weights: np.ndarray | None, n: int) -> np.ndarray:
+    """Weights that sum to 1 from log weights (``None``: ``n`` equal ones)."""
+    if log_weights is None:
+        return np.full(n, 1.0 / n)
+    return np.exp(log_weights - logsumexp(log_weights))
 
 
 def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, probs: Sequence[float]):
@@ -1060,9 +1069,7 @@ class Posterior:
 
     @property
     def weights(self) -> np.ndarray:
-        if self.log_weights is None:
-            return np.full(self.n_samples, 1.0 / self.n_samples)
-        return np.exp(self.log_weights - logsumexp(self.log_weights))
+        return _normalised(self.log_weights, self.n_samples)
 
     @functools.cached_property
     def _positions(self) -> dict[str, int]:
@@ -1089,6 +1096,11 @@ class Posterior:
         g = self._group_of(j)
         d = self.draws
         return d["alpha_bar"] * d["group_scale"][:, g], d["group_shift"][:, g]
+
+    def _phi_prior(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per draw, the mean and sd of question ``j``'s phi before its forecasts (its group's)."""
+        g = self._group_of(j)
+        return self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
 
     def _question_index(self, question_ids: Sequence[str]) -> np.ndarray:
         """Columns of ``question_ids`` in the draws; an unknown id is a DataError."""
@@ -1439,8 +1451,7 @@ class Posterior:
     ) -> tuple[list[_Stated], np.ndarray, np.ndarray]:
         """The forecasts on an unresolved question in ``data``, per draw (unscaled by the
         drawn component, with ``data``'s evidence in force), and its prior of phi."""
-        g = self._group_of(self._positions[question_id])
-        mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
+        mu, tau = self._phi_prior(self._positions[question_id])
         stated = [
             self._stated(f, data.evidence, scaled=False)
             for f in data.forecasts
@@ -1472,19 +1483,8 @@ class Posterior:
         so two calls on one posterior share their random numbers.
         """
         old, mu, tau = self._question_terms(self.data, question_id)
-        old_ml = self._collapsed_marginal(old, mu, tau)[0] if old else np.zeros(self.n_samples)
+        old_ml = self._collapsed_marginal(old, mu, tau)[0]
         new = self._question_terms(new_data, question_id)[0]
-        return self._recollapsed_to(new_data, question_id, label, old_ml, new)
-
-    def _recollapsed_to(
-        self,
-        new_data: ForecastData,
-        question_id: str,
-        label: str,
-        old_ml: np.ndarray,
-        new: list[_Stated],
-    ) -> Posterior:
-        """:meth:`_recollapsed`, given the old marginal and the new forecasts' terms."""
         log_ratio, theta_q, noisy = self._recollapsed_question(question_id, old_ml, new)
         j = self._positions[question_id]
         theta = self.draws["theta"].copy()
@@ -1502,8 +1502,7 @@ class Posterior:
         component drawn afresh (seeded by the number of updates)."""
         rng = np.random.default_rng(len(self.updates) + 1)
         j = self._positions[question_id]
-        g = self._group_of(j)
-        mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
+        mu, tau = self._phi_prior(j)
         new_ml, noisy_ml = self._collapsed_marginal(new, mu, tau)
         # P(contentious | the forecasts) = exp(noisy_ml - new_ml).
         noisy = rng.random(self.n_samples) < np.exp(noisy_ml - new_ml)
@@ -1544,36 +1543,31 @@ class Posterior:
             raise DataError(f"question {question_id!r} is resolved: its outcome decides it")
 
         old, mu, tau = self._question_terms(self.data, question_id)
-        old_ml = self._collapsed_marginal(old, mu, tau)[0] if old else np.zeros(self.n_samples)
+        old_ml = self._collapsed_marginal(old, mu, tau)[0]
 
-        def without(data: ForecastData, new: list[_Stated]) -> tuple[float, float | None]:
-            """The question's probability and the reweighting's k-hat, from ``data`` and
-            its forecasts' terms ``new`` (one column of draws, no copy of the others)."""
+        def without(evidence: Sequence[Evidence], new: list[_Stated]) -> tuple[float, float | None]:
+            """The question's probability and the reweighting's k-hat, with ``evidence`` in
+            force and its forecasts' terms ``new`` (one column of draws, no copy of the
+            others)."""
             log_ratio, theta_q, _ = self._recollapsed_question(question_id, old_ml, new)
             log_weights, khat, _ = self._smoothed(log_ratio)
-            if khat is None:
-                khat = self.khat  # (as an update would report it)
-            weights = (
-                np.full(self.n_samples, 1.0 / self.n_samples)
-                if log_weights is None
-                else np.exp(log_weights - logsumexp(log_weights))
-            )
-            a = evidence_offsets(data.evidence, self._positions, np.array([j]), np.array([np.inf]))
+            a = evidence_offsets(evidence, self._positions, np.array([j]), np.array([np.inf]))
             p = expit(theta_q + (self.draws["w"] @ a.T)[:, 0])
-            return float(np.dot(weights, p)), khat
+            weights = _normalised(log_weights, self.n_samples)
+            # (k-hat None: no reweighting was needed; the update reports the posterior's own.)
+            return float(np.dot(weights, p)), self.khat if khat is None else khat
 
-        with_all, _ = without(self.data, old)
+        with_all, _ = without(self.data.evidence, old)
         inputs: list[InputInfluence] = []
         mine = [f for f in self.data.forecasts if f.question_id == question_id]
         # The newest forecasts (each leave-one-out refilters the others: n^2 work in all).
         shown = sorted(range(len(mine)), key=lambda i: mine[i].created_at)[-max_forecasts:]
         for i in shown:
-            kept = tuple(x for x in self.data.forecasts if x is not mine[i])
-            p, khat = without(
-                dataclasses.replace(self.data, forecasts=kept), old[:i] + old[i + 1 :]
-            )
+            p, khat = without(self.data.evidence, old[:i] + old[i + 1 :])
             inputs.append(
-                InputInfluence("forecast", mine[i].id or f"forecast {i}", p, with_all - p, khat)
+                InputInfluence(
+                    "forecast", mine[i].id or f"forecast {i}", p, with_all - p, khat, mine[i]
+                )
             )
         for e in self.data.evidence:
             if not any(x.question_id == question_id for x in e.effects):
@@ -1581,20 +1575,20 @@ class Posterior:
             data = dataclasses.replace(
                 self.data, evidence=tuple(x for x in self.data.evidence if x is not e)
             )
-            p, khat = without(data, self._question_terms(data, question_id)[0])
-            inputs.append(InputInfluence("evidence", e.id, p, with_all - p, khat))
+            p, khat = without(data.evidence, self._question_terms(data, question_id)[0])
+            inputs.append(InputInfluence("evidence", e.id, p, with_all - p, khat, e))
         # The group's prior: phi from its prior alone, one normal per draw (seeded).
-        _, mu, tau = self._question_terms(self.data, question_id)
         rng = np.random.default_rng(0)
         alpha_q, eta_q = self._theta_scale(j)
         prior = expit((mu + tau * rng.standard_normal(self.n_samples)) / alpha_q + eta_q)
         tail = (1 - INTERVAL_PROB) / 2
-        lo, hi = _weighted_quantiles(prior, self.weights, [tail, 1 - tail])
+        weights = self.weights
+        lo, hi = _weighted_quantiles(prior, weights, [tail, 1 - tail])
         return QuestionInfluence(
             question_id=question_id,
             probability=with_all,
             forecasts_not_shown=len(mine) - len(shown),
-            group_prior=float(np.dot(self.weights, prior)),
+            group_prior=float(np.dot(weights, prior)),
             group_prior_interval=(float(lo), float(hi)),
             inputs=sorted(inputs, key=lambda x: -abs(x.influence)),
         )
@@ -1682,8 +1676,7 @@ class Posterior:
         log_ratio = np.zeros(self.n_samples)
         for qid in question_ids:
             j = self._positions[qid]
-            g = self._group_of(j)
-            mu, tau = self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
+            mu, tau = self._phi_prior(j)
             alpha_q, eta_q = self._theta_scale(j)
             collapsed = []
             for data in (self.data, new_data):
@@ -1713,7 +1706,6 @@ class Posterior:
     def _phi_conditional(self, question_id: str) -> tuple[np.ndarray, np.ndarray]:
         """Per draw, mean and variance of phi_q given the forecasts on q in ``self.data``."""
         j = self._positions[question_id]
-        g = self._group_of(j)
         sum_p = np.zeros(self.n_samples)
         sum_b = np.zeros(self.n_samples)
         for f in self.data.forecasts:
@@ -1721,9 +1713,7 @@ class Posterior:
                 a, c, v = self._forecast_terms(f)
                 sum_p += a**2 / v
                 sum_b += a * (f.logit_center - c) / v
-        return phi_posterior(
-            sum_p, sum_b, self.draws["mu_group_phi"][:, g], self.draws["tau_phi"][:, g]
-        )
+        return phi_posterior(sum_p, sum_b, *self._phi_prior(j))
 
 
 # --------------------------------------------------------------------------------------

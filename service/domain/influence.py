@@ -12,7 +12,7 @@ from scipy.special import expit
 from sqlalchemy.orm import Session
 
 from models.constants import INTERVAL_PROB, KHAT_THRESHOLD
-from models.dataset import Evidence, Forecast
+from models.dataset import Evidence
 from models.forecast_model import Posterior, QuestionInfluence
 from service.domain.forecasts import current_posterior, get_current_forecast, get_question_or_404
 from service.domain.lru import Lru
@@ -27,28 +27,10 @@ from service.schemas.influence import (
 
 @dataclass(frozen=True)
 class _Computed:
+    #: The inputs carry their forecast or evidence; not the posterior, whose draws the cache
+    #: must not keep alive.
     influence: QuestionInfluence
-    #: The question's forecasts and the evidence bearing on it, by id (not the posterior,
-    #: whose draws the cache must not keep alive).
-    forecasts: dict[str, Forecast]
-    evidence: dict[str, Evidence]
     computed_at: datetime
-
-    @classmethod
-    def of(cls, posterior: Posterior, question_id: str) -> _Computed:
-        data = posterior.data
-        mine = [f for f in data.forecasts if f.question_id == question_id]
-        return cls(
-            influence=posterior.influence(question_id),
-            # Named as Posterior.influence names them (by place, should one lack an id).
-            forecasts={f.id or f"forecast {i}": f for i, f in enumerate(mine)},
-            evidence={
-                e.id: e
-                for e in data.evidence
-                if any(x.question_id == question_id for x in e.effects)
-            },
-            computed_at=datetime.now(UTC),
-        )
 
 
 class InfluenceCache(Lru[tuple[str, str], _Computed]):
@@ -65,14 +47,13 @@ class InfluenceCache(Lru[tuple[str, str], _Computed]):
             return hit
         # Not under a lock (a question with many forecasts takes seconds); two requests for
         # the same state may both compute it, and get the same numbers.
-        value = _Computed.of(posterior, question_id)
+        value = _Computed(posterior.influence(question_id), datetime.now(UTC))
         self.computed += 1
         self.put(key, value)
         return value
 
 
 def _inputs(computed: _Computed, question_id: str) -> list[InputInfluencePublic]:
-    forecasts, evidence = computed.forecasts, computed.evidence
     out = []
     for x in computed.influence.inputs:
         reliable = x.khat is None or x.khat <= KHAT_THRESHOLD
@@ -83,8 +64,8 @@ def _inputs(computed: _Computed, question_id: str) -> list[InputInfluencePublic]
             "khat": None if x.khat is None else min(x.khat, 1e6),
             "reliable": reliable,
         }
-        if x.kind == "evidence":
-            ev = evidence[x.id]
+        if isinstance(x.source, Evidence):
+            ev = x.source
             ratio = next(e.likelihood_ratio for e in ev.effects if e.question_id == question_id)
             out.append(
                 InputInfluencePublic(
@@ -97,7 +78,7 @@ def _inputs(computed: _Computed, question_id: str) -> list[InputInfluencePublic]
                 )
             )
         else:
-            f = forecasts[x.id]
+            f = x.source
             out.append(
                 InputInfluencePublic(
                     type="elicitation",

@@ -196,6 +196,31 @@ def let_the_heartbeat_go_stale(session, job_id: int, settings) -> None:  # type:
     session.commit()
 
 
+def post_evidence(  # type: ignore[no-untyped-def]
+    client, keys, ratio: float, title: str | None = None, question_id: str = "truce-by-2027"
+) -> str:
+    """Post evidence with likelihood ratio ``ratio`` on one question, observed after the tiny
+    catalog's elicitations, as the forecaster; its id."""
+    body = {
+        "title": title or f"Report with ratio {ratio:g}",
+        "observed_at": "2026-06-01T12:00:00Z",
+        "reliability": "verified-report",
+        "effects": [{"question_id": question_id, "likelihood_ratio": ratio}],
+    }
+    r = client.post("/v1/evidence", headers=keys.auth("forecaster"), json=body)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def retract_evidence(client, keys, evidence_id: str) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        f"/v1/evidence/{evidence_id}/retraction",
+        headers=keys.auth("forecaster"),
+        json={"reason": "misreported"},
+    )
+    assert r.status_code == 201, r.text
+
+
 def publish_artifact(settings, artifact: Path, fit_id: str = "fit-fixture") -> str:  # type: ignore[no-untyped-def]
     """Record a copy of ``artifact`` as the latest published fit (as the worker would)."""
     from service.live import sha256_of

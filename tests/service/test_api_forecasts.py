@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from tests.service.conftest import catalog_as_of
+from tests.service.conftest import catalog_as_of, post_evidence, retract_evidence
 
 Q = "truce-by-2027"
 
@@ -236,27 +236,11 @@ def test_a_past_forecast_revalidates_after_a_retraction_and_other_evidence(live_
     """The chain of updates is rebuilt after a retraction and may come back to as many
     updates with other ones in it: an `?at=` ETag must name the contents, not the count."""
 
-    def post(ratio: float) -> str:
-        body = {
-            "title": f"Report with ratio {ratio:g}",
-            "observed_at": "2026-06-01T12:00:00Z",
-            "reliability": "verified-report",
-            "effects": [{"question_id": Q, "likelihood_ratio": ratio}],
-        }
-        r = live_client.post("/v1/evidence", headers=keys.auth("forecaster"), json=body)
-        assert r.status_code == 201, r.text
-        return str(r.json()["id"])
-
     url, at = f"/v1/questions/{Q}/forecast", {"at": "2026-07-01T00:00:00Z"}
-    raised = post(8.0)
+    raised = post_evidence(live_client, keys, 8.0)
     first = live_client.get(url, params=at)
-    r = live_client.post(
-        f"/v1/evidence/{raised}/retraction",
-        headers=keys.auth("forecaster"),
-        json={"reason": "misreported"},
-    )
-    assert r.status_code == 201, r.text
-    post(0.125)
+    retract_evidence(live_client, keys, raised)
+    post_evidence(live_client, keys, 0.125)
     again = live_client.get(url, params=at, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 200, "a 304 here would keep the retracted evidence's forecast"
     assert again.json()["probability"] < first.json()["probability"] - 0.1

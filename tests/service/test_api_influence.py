@@ -5,26 +5,15 @@ from __future__ import annotations
 import pytest
 
 from models.forecast_model import InputInfluence, QuestionInfluence
+from tests.service.conftest import post_evidence
 
 Q = "truce-by-2027"
 
 
-def _post_evidence(client, keys, title: str, ratio: float, question_id: str = Q) -> str:  # type: ignore[no-untyped-def]
-    body = {
-        "title": title,
-        "observed_at": "2026-06-01T12:00:00Z",  # after the catalog's elicitations
-        "reliability": "verified-report",
-        "effects": [{"question_id": question_id, "likelihood_ratio": ratio}],
-    }
-    r = client.post("/v1/evidence", headers=keys.auth("forecaster"), json=body)
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
 def test_every_input_is_listed_with_its_pull(live_client, keys):
-    talks = _post_evidence(live_client, keys, "Talks announced", 4.0)
-    neutral = _post_evidence(live_client, keys, "A statement of nothing", 1.0)
-    _post_evidence(live_client, keys, "Summit planned", 4.0, question_id="summit-by-2027")
+    talks = post_evidence(live_client, keys, 4.0, "Talks announced")
+    neutral = post_evidence(live_client, keys, 1.0, "A statement of nothing")
+    post_evidence(live_client, keys, 4.0, "Summit planned", question_id="summit-by-2027")
 
     r = live_client.get(f"/v1/questions/{Q}/forecast/influence")
     assert r.status_code == 200, r.text
@@ -63,7 +52,7 @@ def test_it_is_computed_once_per_state_and_revalidates(live_client, keys):
     computed = cache.computed
     again = live_client.get(url, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304 and cache.computed == computed
-    _post_evidence(live_client, keys, "Talks announced", 4.0)
+    post_evidence(live_client, keys, 4.0, "Talks announced")
     after = live_client.get(url, headers={"If-None-Match": first.headers["etag"]})
     assert after.status_code == 200 and cache.computed == computed + 1
     assert len(after.json()["inputs"]) == len(first.json()["inputs"]) + 1
@@ -102,13 +91,13 @@ def test_a_pull_the_draws_cannot_tell_is_shown_without_numbers_and_last(live_cli
         group_prior=0.2,
         group_prior_interval=(0.01, 0.6),
         inputs=[
-            InputInfluence("forecast", forecast.id or "", 0.1, 0.2, 0.95),
-            InputInfluence("forecast", forecast.id or "", 0.29, 0.01, 0.2),
+            InputInfluence("forecast", forecast.id or "", 0.1, 0.2, 0.95, forecast),
+            InputInfluence("forecast", forecast.id or "", 0.29, 0.01, 0.2, forecast),
         ],
     )
     from datetime import UTC, datetime
 
-    shown = _inputs(_Computed(fake, {forecast.id or "": forecast}, {}, datetime.now(UTC)), Q)
+    shown = _inputs(_Computed(fake, datetime.now(UTC)), Q)
     assert [(i.reliable, i.influence, i.probability_without) for i in shown] == [
         (True, 0.01, 0.29),
         (False, None, None),

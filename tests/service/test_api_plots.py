@@ -16,7 +16,7 @@ import pytest
 
 from models.plots import _fmt_p
 from service.store.tables import FitRow
-from tests.service.conftest import record_fit
+from tests.service.conftest import post_evidence, record_fit, retract_evidence
 
 Q = "truce-by-2027"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -147,26 +147,10 @@ def test_a_retraction_then_new_evidence_is_a_new_state_not_the_retracted_one(liv
     many updates as before, with other contents: its plot must not be the old one's."""
     path = f"/v1/questions/{Q}/plots/posterior"
 
-    def post(ratio: float) -> str:
-        body = {
-            "title": f"Report with ratio {ratio:g}",
-            "observed_at": "2026-06-01T12:00:00Z",
-            "reliability": "verified-report",
-            "effects": [{"question_id": Q, "likelihood_ratio": ratio}],
-        }
-        r = live_client.post("/v1/evidence", headers=keys.auth("forecaster"), json=body)
-        assert r.status_code == 201, r.text
-        return str(r.json()["id"])
-
-    raised = post(8.0)
+    raised = post_evidence(live_client, keys, 8.0)
     with_raised = live_client.get(path, params={"format": "svg"})
-    r = live_client.post(
-        f"/v1/evidence/{raised}/retraction",
-        headers=keys.auth("forecaster"),
-        json={"reason": "misreported"},
-    )
-    assert r.status_code == 201, r.text
-    post(0.125)
+    retract_evidence(live_client, keys, raised)
+    post_evidence(live_client, keys, 0.125)
     with_lowered = live_client.get(path, params={"format": "svg"})
     assert with_lowered.headers["ETag"] != with_raised.headers["ETag"]
     assert with_lowered.content != with_raised.content
